@@ -1,0 +1,234 @@
+"""Paper-style figure helpers used by every notebook of the book.
+
+One colour per optimizer, fixed for the whole book (:data:`OPTIMIZER_COLORS`, keyed by the class
+name in :mod:`adamlab.optim`), one set of matplotlib defaults (:func:`use_book_style`), and
+:func:`contour_paths`, which draws a 2-D objective as contour lines with the paths that optimizers
+took across it.
+
+Only the object-oriented matplotlib API is used here (no ``pyplot``), so the module is safe with
+any backend, including Agg on a headless machine. The core (``adamlab.optim``, ``adamlab.nn``)
+never imports this module.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+
+import matplotlib
+import numpy as np
+
+__all__ = [
+    "OPTIMIZER_COLORS",
+    "BOOK_STYLE",
+    "use_book_style",
+    "optimizer_color",
+    "contour_paths",
+    "loss_curves",
+]
+
+#: The colour of each optimizer in every figure of the book, keyed by class name.
+#: Adam is red throughout; its relatives get colours that stay apart in print and for the
+#: common forms of colour blindness as far as ten colours allow (matplotlib's "tab10" set).
+OPTIMIZER_COLORS: dict[str, str] = {
+    "Adam": "#d62728",  # red
+    "AdaGrad": "#1f77b4",  # blue
+    "RMSProp": "#2ca02c",  # green
+    "SGD": "#7f7f7f",  # grey
+    "Momentum": "#ff7f0e",  # orange
+    "Nesterov": "#9467bd",  # purple
+    "AdaDelta": "#8c564b",  # brown
+    "AdaMax": "#e377c2",  # pink
+    "AMSGrad": "#17becf",  # cyan
+    "SFO": "#bcbd22",  # olive
+}
+
+#: Names the paper (and the book's prose) uses for the same optimizers.
+_ALIASES: dict[str, str] = {
+    "SGDNesterov": "Nesterov",
+    "SGDMomentum": "Momentum",
+}
+
+#: matplotlib settings shared by all figures: small, light PNGs with quiet axes.
+BOOK_STYLE: dict[str, object] = {
+    "figure.figsize": (5.0, 3.6),
+    "figure.dpi": 90,
+    "savefig.dpi": 90,
+    "figure.autolayout": True,
+    "font.size": 9.0,
+    "axes.titlesize": 9.0,
+    "axes.labelsize": 9.0,
+    "legend.fontsize": 8.0,
+    "legend.frameon": False,
+    "axes.spines.top": False,
+    "axes.spines.right": False,
+    "lines.linewidth": 1.4,
+    "image.cmap": "viridis",
+    "svg.hashsalt": "adamlab",  # deterministic ids if a figure is ever saved as SVG
+}
+
+
+def use_book_style() -> None:
+    """Apply :data:`BOOK_STYLE` to ``matplotlib.rcParams`` (call once at the top of a notebook)."""
+    matplotlib.rcParams.update(BOOK_STYLE)
+
+
+def optimizer_color(label: str) -> str:
+    """Colour of the optimizer named at the start of ``label``.
+
+    ``"Adam"``, ``"Adam (lr=0.1)"`` and ``"Adam+dropout"`` all give Adam's colour; the paper's name
+    ``"SGDNesterov"`` gives Nesterov's. An unknown name raises ``KeyError`` listing the known ones.
+    """
+    match = re.match(r"[A-Za-z]+", label)
+    name = match.group(0) if match else ""
+    name = _ALIASES.get(name, name)
+    if name not in OPTIMIZER_COLORS:
+        known = ", ".join(sorted(OPTIMIZER_COLORS))
+        raise KeyError(f"no book colour for optimizer label {label!r}; known names: {known}")
+    return OPTIMIZER_COLORS[name]
+
+
+def _objective_grid(
+    fun: Callable[[np.ndarray], object], xlim: tuple[float, float], ylim: tuple[float, float], resolution: int
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Evaluate ``fun`` on a ``resolution`` x ``resolution`` mesh; ``fun`` may return f or (f, grad)."""
+    xs = np.linspace(xlim[0], xlim[1], resolution)
+    ys = np.linspace(ylim[0], ylim[1], resolution)
+    X, Y = np.meshgrid(xs, ys)
+    Z = np.empty_like(X)
+    point = np.empty(2, dtype=np.float64)
+    for idx in np.ndindex(X.shape):
+        point[0], point[1] = X[idx], Y[idx]
+        value = fun(point.copy())
+        Z[idx] = float(value[0] if isinstance(value, tuple) else value)
+    return X, Y, Z
+
+
+def _check_limits(name: str, lim: tuple[float, float]) -> tuple[float, float]:
+    lo, hi = (float(x) for x in lim)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+        raise ValueError(f"{name} must be a finite (low, high) pair with low < high, got {lim!r}")
+    return lo, hi
+
+
+def contour_paths(
+    ax,
+    fun: Callable[[np.ndarray], object],
+    paths: Mapping[str, np.ndarray],
+    xlim: tuple[float, float],
+    ylim: tuple[float, float],
+    levels: int | np.ndarray = 20,
+    log_levels: bool = True,
+    optimum: np.ndarray | None = None,
+    colors: Mapping[str, str] | None = None,
+    resolution: int = 160,
+    xlabel: str = r"$\theta_1$",
+    ylabel: str = r"$\theta_2$",
+    legend: bool = True,
+):
+    """Draw contours of a 2-D objective and the optimizer paths across it.
+
+    Parameters
+    ----------
+    ax : matplotlib Axes to draw on.
+    fun : objective taking a float64 array of shape (2,) and returning ``f`` or ``(f, grad)``
+        (the form of :func:`adamlab.problems.rosenbrock`).
+    paths : label -> array of shape (n_steps + 1, 2), the iterates theta_0 .. theta_n. Each path
+        becomes exactly one line in ``ax.lines``, coloured by :func:`optimizer_color` of its label
+        unless ``colors`` gives the label a colour.
+    xlim, ylim : the window (the mesh covers it; paths leaving it are clipped, not hidden).
+    levels : number of contour levels, or an explicit increasing array of levels in units of f.
+    log_levels : with an integer ``levels``, space the levels geometrically in f - min(f) over the
+        mesh, so valleys such as Rosenbrock's show structure; otherwise linearly.
+    optimum : optional point of shape (2,), marked with a black star.
+
+    Start points are marked with a black circle (one marker per distinct start). Markers are drawn
+    with ``ax.scatter``, so ``ax.lines`` holds only the paths. Returns the contour set.
+    """
+    xlim = _check_limits("xlim", xlim)
+    ylim = _check_limits("ylim", ylim)
+    if not isinstance(resolution, (int, np.integer)) or resolution < 2:
+        raise ValueError(f"resolution must be an integer >= 2, got {resolution!r}")
+    checked: dict[str, np.ndarray] = {}
+    for label, path in paths.items():
+        arr = np.asarray(path, dtype=np.float64)
+        if arr.ndim != 2 or arr.shape[1] != 2 or arr.shape[0] < 1:
+            raise ValueError(
+                f"path {label!r} must have shape (n_steps + 1, 2) with at least one point, got shape {arr.shape}"
+            )
+        checked[label] = arr
+    if optimum is not None:
+        optimum = np.asarray(optimum, dtype=np.float64)
+        if optimum.shape != (2,):
+            raise ValueError(f"optimum must have shape (2,), got shape {optimum.shape}")
+    colors = dict(colors or {})
+    line_colors = {label: colors[label] if label in colors else optimizer_color(label) for label in checked}
+
+    X, Y, Z = _objective_grid(fun, xlim, ylim, int(resolution))
+    if np.ndim(levels) == 0:
+        n_levels = int(levels)
+        if n_levels < 2:
+            raise ValueError(f"levels must be >= 2 or an array of levels, got {levels!r}")
+        zmin, zmax = float(Z.min()), float(Z.max())
+        if log_levels:
+            shifted = Z - zmin
+            positive = shifted[shifted > 0]
+            low = max(float(positive.min()) if positive.size else 1.0, (zmax - zmin) * 1e-8)
+            level_values = zmin + np.geomspace(low, zmax - zmin, n_levels)
+        else:
+            level_values = np.linspace(zmin, zmax, n_levels + 2)[1:-1]
+    else:
+        level_values = np.asarray(levels, dtype=np.float64)
+    contours = ax.contour(X, Y, Z, levels=level_values, colors="0.78", linewidths=0.6, zorder=1)
+
+    starts: list[np.ndarray] = []
+    for label, arr in checked.items():
+        ax.plot(arr[:, 0], arr[:, 1], color=line_colors[label], label=label, lw=1.3, zorder=3)
+        if not any(np.array_equal(arr[0], s) for s in starts):
+            starts.append(arr[0])
+    if starts:
+        s = np.array(starts)
+        ax.scatter(s[:, 0], s[:, 1], marker="o", s=22, color="black", zorder=4, label="start")
+    if optimum is not None:
+        ax.scatter([optimum[0]], [optimum[1]], marker="*", s=90, color="black", zorder=4, label="optimum")
+    ax.set_xlim(*xlim)
+    ax.set_ylim(*ylim)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend and (checked or optimum is not None):
+        ax.legend(loc="best")
+    return contours
+
+
+def loss_curves(
+    ax,
+    curves: Mapping[str, tuple[np.ndarray, np.ndarray]],
+    xlabel: str,
+    ylabel: str,
+    logy: bool = False,
+    colors: Mapping[str, str] | None = None,
+    legend: bool = True,
+):
+    """Plot one curve per optimizer label: ``curves[label] = (x, y)`` with x and y 1-D of equal length.
+
+    Colours follow :func:`optimizer_color` (or ``colors``); the axis labels are the caller's (book
+    style: lowercase, with units). Returns the list of Line2D objects in the order of ``curves``.
+    """
+    colors = dict(colors or {})
+    lines = []
+    for label, (x, y) in curves.items():
+        x = np.asarray(x, dtype=np.float64)
+        y = np.asarray(y, dtype=np.float64)
+        if x.ndim != 1 or y.ndim != 1 or x.shape != y.shape:
+            raise ValueError(f"curve {label!r} needs 1-D x and y of equal length, got shapes {x.shape} and {y.shape}")
+        color = colors[label] if label in colors else optimizer_color(label)
+        (line,) = ax.plot(x, y, color=color, label=label)
+        lines.append(line)
+    if logy:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if legend and lines:
+        ax.legend(loc="best")
+    return lines
+
