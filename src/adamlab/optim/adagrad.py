@@ -1,0 +1,35 @@
+"""AdaGrad (Duchi, Hazan & Singer, JMLR 2011), in the diagonal form the Adam paper compares with (§5).
+
+s_t ← s_{t−1} + g_t²;  θ_t ← θ_{t−1} − α·g_t / (√s_t + ε).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Optimizer, check_positive
+
+
+class AdaGrad(Optimizer):
+    """Diagonal AdaGrad: s ← s + g²; θ ← θ − α·g/(√s + ε)  (Duchi et al. 2011; Adam paper §5)."""
+
+    slots = ("sum_sq",)
+
+    def __init__(self, lr=0.01, eps=1e-8) -> None:
+        super().__init__(lr)
+        self.eps = check_positive("eps", eps)
+
+    def hyperparams(self) -> dict:
+        return {"lr": self.lr, "eps": self.eps}
+
+    def _step(self, theta, g, state, work, c) -> None:
+        (lr,) = c
+        (s,) = state
+        (w,) = work
+        np.multiply(g, g, out=w)
+        np.add(s, w, out=s)  # s_t ← s_{t−1} + g_t²
+        np.sqrt(s, out=w)
+        np.add(w, self.eps, out=w)
+        np.divide(g, w, out=w)
+        np.multiply(w, lr, out=w)
+        np.subtract(theta, w, out=theta)  # θ_t ← θ_{t−1} − α·g_t/(√s_t + ε)

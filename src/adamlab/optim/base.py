@@ -1,0 +1,339 @@
+"""The template every optimizer in :mod:`adamlab.optim` follows.
+
+:class:`Optimizer` does everything that is not specific to one algorithm:
+
+* validates hyper-parameters at construction (the ``check_*`` helpers below; a bad value raises
+  ``ValueError("beta2 must be in [0, 1), got 1.0")``);
+* checks ``grads`` against ``params`` (same names, shapes and dtype, all entries finite) *before*
+  anything is modified, so a rejected step leaves parameters, state and ``t`` untouched;
+* creates the per-parameter state arrays (``slots``) lazily, as zeros of the parameter's dtype;
+* increments the step counter ``t`` once per :meth:`Optimizer.update` and resolves ``lr`` (a float or
+  a schedule ``lr(t)``);
+* offers :meth:`~Optimizer.state_dict` / :meth:`~Optimizer.load_state_dict`.
+
+Each algorithm supplies only its per-array rule, :meth:`Optimizer._step`, written with ``out=`` so
+that nothing the size of the parameters is allocated. The base class calls the rule on consecutive
+chunks of ``CHUNK`` elements of the (flattened, C-contiguous) parameter, its gradient and its state,
+so that every line of the rule runs on data already in the L2 cache; a few chunk-sized scratch
+buffers per optimizer hold the intermediate results. Element-wise rules give the same numbers
+whatever the chunking, so chunking changes the speed only.
+
+Shared steps are written once: :func:`ema` (an exponential moving average in place) and
+:func:`bias_correction` (the factor ``1 - beta**t`` of Kingma & Ba 2015, §3).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Mapping
+
+import numpy as np
+
+#: Elements per chunk. 2**15 float32 elements are 128 KiB per array; the Adam rule touches six
+#: arrays (theta, g, m, v and one scratch), 768 KiB, inside a 1 MiB L2 cache. Measured on the
+#: project machine (AMD EPYC, 1 MiB L2 per core): 2**14..2**16 are within a few per cent.
+CHUNK = 1 << 15
+
+
+# ----------------------------------------------------------------------------- validators
+
+
+def _real(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ValueError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be finite, got {value!r}")
+    return value
+
+
+def check_positive(name: str, value) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it is finite and > 0."""
+    x = _real(name, value)
+    if not x > 0.0:
+        raise ValueError(f"{name} must be positive, got {value!r}")
+    return x
+
+
+def check_nonnegative(name: str, value) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it is finite and >= 0."""
+    x = _real(name, value)
+    if not x >= 0.0:
+        raise ValueError(f"{name} must be non-negative, got {value!r}")
+    return x
+
+
+def check_unit_interval(name: str, value) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it lies in [0, 1)."""
+    x = _real(name, value)
+    if not 0.0 <= x < 1.0:
+        raise ValueError(f"{name} must be in [0, 1), got {value!r}")
+    return x
+
+
+def check_open_unit_interval(name: str, value) -> float:
+    """Return ``value`` as a float, or raise ``ValueError`` unless it lies in (0, 1)."""
+    x = _real(name, value)
+    if not 0.0 < x < 1.0:
+        raise ValueError(f"{name} must be in (0, 1), got {value!r}")
+    return x
+
+
+def check_lr(lr):
+    """A step size is a positive float or a schedule: a callable ``lr(t)`` for t = 1, 2, ..."""
+    if callable(lr):
+        return lr
+    return check_positive("lr", lr)
+
+
+# ----------------------------------------------------------------------------- shared steps
+
+
+def bias_correction(beta: float, t: int) -> float:
+    """The factor ``1 - beta**t`` by which a zero-initialised moving average is biased (§3)."""
+    return 1.0 - beta**t
+
+
+def ema(avg: np.ndarray, x: np.ndarray, beta: float, out: np.ndarray) -> None:
+    """In place: ``avg <- beta*avg + (1-beta)*x``; ``out`` is scratch of avg's shape (may be ``x``)."""
+    np.multiply(x, 1.0 - beta, out=out)
+    np.multiply(avg, beta, out=avg)
+    np.add(avg, out, out=avg)
+
+
+def all_finite(a: np.ndarray) -> bool:
+    """True when every entry of ``a`` is finite, in one streaming pass and without temporaries.
+
+    A sum is finite only if every term is (inf and nan propagate, inf - inf is nan), so a finite sum
+    settles it; only a non-finite sum (a real nan/inf, or a harmless overflow of a huge sum) pays for
+    the exact, allocating ``np.isfinite(a).all()``.
+    """
+    if a.size == 0:
+        return True
+    if math.isfinite(float(np.add.reduce(a, axis=None))):
+        return True
+    return bool(np.isfinite(a).all())
+
+
+# ----------------------------------------------------------------------------- templates
+
+
+def _describe(names) -> str:
+    return ", ".join(repr(n) for n in sorted(names, key=str))
+
+
+class Stateful:
+    """Per-parameter state kept in ``self.state[name][slot]``, a step counter and (de)serialisation.
+
+    Shared by :class:`Optimizer` and :class:`~adamlab.optim.averaging.TemporalAverage`.
+    """
+
+    #: Names of the per-parameter state arrays, in the order the rule receives them.
+    slots: tuple[str, ...] = ()
+
+    def __init__(self) -> None:
+        self.t = 0
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def hyperparams(self) -> dict:
+        """The constructor arguments, for ``repr`` and for the record in ``state_dict``."""
+        return {}
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.hyperparams().items())
+        return f"{type(self).__name__}({args})"
+
+    # -- parameter checks -----------------------------------------------------------------------
+    def _check_params(self, params: Mapping) -> None:
+        if not isinstance(params, Mapping):
+            raise TypeError(f"params must be a dict name -> ndarray, got {type(params).__name__}")
+        for name, p in params.items():
+            if not isinstance(p, np.ndarray):
+                raise TypeError(f"parameter {name!r} must be a numpy array, got {type(p).__name__}")
+            if not np.issubdtype(p.dtype, np.floating):
+                raise TypeError(f"parameter {name!r} must have a floating dtype, got {p.dtype}")
+        if self.state:
+            missing = set(self.state) - set(params)
+            extra = set(params) - set(self.state)
+            if missing or extra:
+                raise ValueError(
+                    f"{type(self).__name__} holds state for {_describe(self.state)} but params has "
+                    f"{_describe(params)} (missing: {_describe(missing) or 'none'}; "
+                    f"unknown: {_describe(extra) or 'none'})"
+                )
+            for name, p in params.items():
+                for slot, s in self.state[name].items():
+                    if s.shape != p.shape or s.dtype != p.dtype:
+                        raise ValueError(
+                            f"state {slot!r} of parameter {name!r} has shape {s.shape} and dtype "
+                            f"{s.dtype} but the parameter has shape {p.shape} and dtype {p.dtype}"
+                        )
+
+    def _ensure_state(self, params: Mapping) -> None:
+        for name, p in params.items():
+            if name not in self.state:
+                self.state[name] = {k: np.zeros(p.shape, dtype=p.dtype) for k in self.slots}
+
+    # -- (de)serialisation ----------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """A deep copy of everything needed to continue: ``{"optimizer", "t", "state", "hyperparams"}``.
+
+        Hyper-parameters are recorded for reference only; :meth:`load_state_dict` takes them from the
+        constructor of the receiving object.
+        """
+        return {
+            "optimizer": type(self).__name__,
+            "t": self.t,
+            "state": {n: {k: a.copy() for k, a in s.items()} for n, s in self.state.items()},
+            "hyperparams": dict(self.hyperparams()),
+        }
+
+    def load_state_dict(self, state_dict: Mapping) -> None:
+        """Restore ``t`` and the state arrays (copied) from :meth:`state_dict` of the same class.
+
+        Raises ``ValueError`` for a state of another class, missing or unknown slots, non-floating
+        arrays, or slots of one parameter with different shapes or dtypes. Parameter names and shapes
+        are checked against ``params`` on the next update.
+        """
+        if not isinstance(state_dict, Mapping):
+            raise ValueError(f"state_dict must be a dict, got {type(state_dict).__name__}")
+        for key in ("optimizer", "t", "state"):
+            if key not in state_dict:
+                raise ValueError(f"state_dict has no {key!r} entry")
+        if state_dict["optimizer"] != type(self).__name__:
+            raise ValueError(
+                f"state_dict is from {state_dict['optimizer']!r}, cannot load it into "
+                f"{type(self).__name__!r}"
+            )
+        t = state_dict["t"]
+        if isinstance(t, bool) or not isinstance(t, numbers.Integral) or t < 0:
+            raise ValueError(f"state_dict 't' must be a non-negative integer, got {t!r}")
+        raw = state_dict["state"]
+        if not isinstance(raw, Mapping):
+            raise ValueError(f"state_dict 'state' must be a dict, got {type(raw).__name__}")
+        new: dict[str, dict[str, np.ndarray]] = {}
+        for name, slots in raw.items():
+            if not isinstance(slots, Mapping) or set(slots) != set(self.slots):
+                got = _describe(slots) if isinstance(slots, Mapping) else type(slots).__name__
+                raise ValueError(
+                    f"state of parameter {name!r} must have slots {_describe(self.slots)}, got {got}"
+                )
+            arrays = {}
+            for k in self.slots:
+                a = slots[k]
+                if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating):
+                    raise ValueError(f"state {k!r} of parameter {name!r} must be a floating ndarray")
+                arrays[k] = np.array(a, order="C", copy=True)
+            first = arrays[self.slots[0]] if self.slots else None
+            for k, a in arrays.items():
+                if a.shape != first.shape or a.dtype != first.dtype:
+                    raise ValueError(
+                        f"state of parameter {name!r}: slot {k!r} has shape {a.shape}, dtype "
+                        f"{a.dtype}; slot {self.slots[0]!r} has {first.shape}, {first.dtype}"
+                    )
+            new[name] = arrays
+        self.t = int(t)
+        self.state = new
+
+
+class Optimizer(Stateful):
+    """Base class: ``opt.update(params, grads)`` updates the arrays in ``params`` in place.
+
+    Subclasses set ``slots``, ``n_work`` (chunk-sized scratch buffers the rule needs), implement
+    ``_constants(t, lr)`` (the per-step scalars, computed once per update as Python floats) and
+    ``_step(theta, g, state, work, c)`` (the per-array rule; ``state`` and ``work`` are tuples of
+    arrays shaped like ``theta``).
+    """
+
+    n_work: int = 1
+
+    def __init__(self, lr) -> None:
+        super().__init__()
+        self.lr = check_lr(lr)
+        self._scratch: dict[np.dtype, list[np.ndarray]] = {}
+
+    # -- hooks ----------------------------------------------------------------------------------
+    def _constants(self, t: int, lr: float) -> tuple:
+        return (lr,)
+
+    def _step(self, theta, g, state, work, c) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    # -- the template ---------------------------------------------------------------------------
+    def lr_at(self, t: int) -> float:
+        """The step size used at step ``t`` (1-based): ``lr`` or ``lr(t)`` for a schedule."""
+        if not callable(self.lr):
+            return self.lr
+        value = self.lr(t)
+        try:
+            return check_positive("lr", value)
+        except ValueError:
+            raise ValueError(f"lr schedule {self.lr!r} returned {value!r} at t={t}") from None
+
+    def check_grads(self, params: Mapping, grads: Mapping) -> None:
+        """Raise unless ``grads`` matches ``params`` (names, shapes, dtypes) and is finite."""
+        self._check_params(params)
+        if not isinstance(grads, Mapping):
+            raise TypeError(f"grads must be a dict name -> ndarray, got {type(grads).__name__}")
+        if set(grads) != set(params):
+            raise ValueError(
+                f"grads and params must have the same names; missing grads: "
+                f"{_describe(set(params) - set(grads)) or 'none'}; grads without a parameter: "
+                f"{_describe(set(grads) - set(params)) or 'none'}"
+            )
+        for name, p in params.items():
+            g = grads[name]
+            if not isinstance(g, np.ndarray):
+                raise TypeError(f"grad {name!r} must be a numpy array, got {type(g).__name__}")
+            if g.shape != p.shape:
+                raise ValueError(
+                    f"grad {name!r} has shape {g.shape} but the parameter has shape {p.shape}"
+                )
+            if g.dtype != p.dtype:
+                raise TypeError(
+                    f"grad {name!r} has dtype {g.dtype} but the parameter has dtype {p.dtype} "
+                    f"(convert with grad.astype({str(p.dtype)!r}))"
+                )
+        for name in params:
+            if not all_finite(grads[name]):
+                raise FloatingPointError(
+                    f"non-finite gradient for parameter {name!r}; nothing was updated"
+                )
+
+    def update(self, params: Mapping, grads: Mapping) -> None:
+        """One step of the algorithm on every array in ``params`` (in place); returns None."""
+        self.check_grads(params, grads)
+        t = self.t + 1
+        c = self._constants(t, self.lr_at(t))
+        self._ensure_state(params)
+        for name, theta in params.items():
+            self._apply(theta, grads[name], tuple(self.state[name][k] for k in self.slots), c)
+        self.t = t
+
+    def _work(self, dtype: np.dtype, size: int) -> list[np.ndarray]:
+        bufs = self._scratch.get(dtype)
+        if bufs is None or bufs[0].size < size:
+            bufs = [np.empty(size, dtype=dtype) for _ in range(self.n_work)]
+            self._scratch[dtype] = bufs
+        return bufs
+
+    def _apply(self, theta: np.ndarray, g: np.ndarray, state: tuple, c: tuple) -> None:
+        n = theta.size
+        if n == 0:
+            return
+        if not theta.flags.c_contiguous:
+            # A strided parameter cannot be flattened into a view; run the rule on whole arrays.
+            work = tuple(np.empty(theta.shape, dtype=theta.dtype) for _ in range(self.n_work))
+            self._step(theta, g, state, work, c)
+            return
+        flat = theta.reshape(-1)
+        gflat = g.reshape(-1)  # a copy only if the gradient itself is strided (read-only use)
+        sflat = [s.reshape(-1) for s in state]
+        bufs = self._work(theta.dtype, min(n, CHUNK))
+        step = self._step
+        for i in range(0, n, CHUNK):
+            j = min(i + CHUNK, n)
+            k = j - i
+            step(flat[i:j], gflat[i:j], tuple(s[i:j] for s in sflat), tuple(b[:k] for b in bufs), c)
