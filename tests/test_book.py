@@ -171,6 +171,13 @@ def load_in_browser(chromium: str, url: str, profile: Path) -> str:
     return proc.stdout
 
 
+def test_every_notebook_is_in_the_toc():
+    """With only_build_toc_files a notebook missing from _toc.yml is silently left out of the book."""
+    notebooks = {str(p.relative_to(ROOT).with_suffix("")) for p in (ROOT / "notebooks").glob("*.ipynb")}
+    missing = sorted(notebooks - set(PAGES))
+    assert not missing, f"notebooks not listed in _toc.yml: {missing}"
+
+
 def test_toc_pages_were_built(built_book):
     missing = [p for p in PAGES if not (built_book / f"{p}.html").is_file()]
     assert not missing, f"pages in _toc.yml without HTML (rebuild: {BUILD_COMMAND}): {missing}"
