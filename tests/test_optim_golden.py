@@ -39,9 +39,11 @@ How torch's conventions map to ours (worked out, then confirmed by these tests):
 
 Not comparable with torch, so compared here with naive transcriptions written in this file:
 AMSGrad in its default Reddi et al. (2018) form (no bias correction at all; torch always
-bias-corrects), Adam(bias_correction=False) and RMSProp(bias_correction=True) (torch has no such
-switches), and TemporalAverage (torch has no exponential parameter average with the §7.2
-bias correction; torch.optim.swa_utils.AveragedModel does not divide by 1 − β^t).
+bias-corrects), Adam(bias_correction=False), Adam(beta1_decay=λ) with inverse_sqrt (Theorem 4.1's
+setting) and RMSProp(bias_correction=True) (torch has no such switches), and TemporalAverage (torch
+has no exponential parameter average with the §7.2 bias correction;
+torch.optim.swa_utils.AveragedModel does not divide by 1 − β^t). Nesterov is also checked against
+a literal transcription of Sutskever et al. eq. (2), gradient taken at θ + μ v.
 """
 
 import importlib.util
@@ -231,6 +233,20 @@ def adam_uncorrected_step(lr, beta1, beta2, eps):
     return step
 
 
+def adam_beta1_decay_step(alpha, beta1, beta2, eps, lam):
+    """Theorem 4.1's setting: α_t = α/√t and β1,t = β1·λ^(t−1) in the m_t line; m̂_t keeps
+    Algorithm 1's 1 − β1^t (the convention adamlab.optim.adam documents; the paper's proof does
+    not say which bias correction goes with a decaying β1)."""
+    def step(theta, g, t, s):
+        beta1_t = beta1 * lam ** (t - 1)
+        s["m"] = beta1_t * s.get("m", 0.0) + (1 - beta1_t) * g
+        s["v"] = beta2 * s.get("v", 0.0) + (1 - beta2) * g * g
+        m_hat = s["m"] / (1 - beta1**t)
+        v_hat = s["v"] / (1 - beta2**t)
+        return theta - alpha / math.sqrt(t) * m_hat / (np.sqrt(v_hat) + eps)
+    return step
+
+
 def rmsprop_corrected_step(lr, beta2, eps):
     """RMSProp with v̂ = v/(1 − β2^t): θ ← θ − α g/(√v̂ + ε)."""
     def step(theta, g, t, s):
@@ -246,6 +262,9 @@ NAIVE_CASES = {
                              amsgrad_reddi_step(0.02, 0.8, 0.9, 1e-6)),
     "adam_no_bias_correction": (lambda: optim.Adam(lr=0.01, beta2=0.99, bias_correction=False),
                                 adam_uncorrected_step(0.01, 0.9, 0.99, 1e-8)),
+    "adam_beta1_decay_inverse_sqrt": (
+        lambda: optim.Adam(lr=optim.inverse_sqrt(0.1), beta1_decay=0.95),
+        adam_beta1_decay_step(0.1, 0.9, 0.999, 1e-8, 0.95)),
     "rmsprop_bias_corrected": (lambda: optim.RMSProp(lr=0.01, beta2=0.99, eps=1e-8,
                                                      bias_correction=True),
                                rmsprop_corrected_step(0.01, 0.99, 1e-8)),
@@ -266,6 +285,21 @@ def test_amsgrad_reddi_form_differs_from_bias_corrected_form(problem):
     reddi = replay(optim.AMSGrad(lr=0.05), problem, steps)
     library = replay(optim.AMSGrad(lr=0.05, bias_correction=True), problem, steps)
     assert np.abs(reddi - library).max() > 1e-3
+
+
+def test_nesterov_params_are_the_lookahead_of_sutskever_eq2(problem):
+    """Transcribe Sutskever et al. (2013) eq. (2) literally, with the gradient taken at θ + μ v,
+    and check that our Nesterov's params are that look-ahead point θ_t + μ v_t at every step."""
+    lr, mu, steps = 0.02, 0.9, make_golden.STEPS
+    theta = problem["theta0"].copy()
+    v = np.zeros_like(theta)
+    lookahead = [theta + mu * v]
+    for t in range(1, steps + 1):
+        v = mu * v - lr * make_golden.gradient(theta + mu * v, t, problem)
+        theta = theta + v
+        lookahead.append(theta + mu * v)
+    ours = replay(optim.Nesterov(lr=lr, momentum=mu), problem, steps)
+    assert_paths_close(ours, np.array(lookahead), RTOL64, ATOL64, "Nesterov vs eq. (2)")
 
 
 @pytest.mark.parametrize("beta", [0.9, 0.999])
