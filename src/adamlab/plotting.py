@@ -124,7 +124,7 @@ def contour_paths(
     resolution: int = 160,
     xlabel: str = r"$\theta_1$",
     ylabel: str = r"$\theta_2$",
-    legend: bool = True,
+    legend: bool | Mapping[str, object] = True,
 ):
     """Draw contours of a 2-D objective and the optimizer paths across it.
 
@@ -141,7 +141,11 @@ def contour_paths(
     log_levels : with an integer ``levels``, space the levels geometrically in f - min(f) over the
         mesh, so valleys such as Rosenbrock's show structure; otherwise linearly.
     optimum : optional point of shape (2,), marked with a black star.
+    legend : True for a legend at matplotlib's "best" place, False for none, or a mapping of
+        keyword arguments for ``ax.legend`` (e.g. ``{"loc": "center left", "bbox_to_anchor": (1, 0.5)}``).
 
+    Paths are drawn in the order given, each a little thinner than the one before, so that a path
+    running on top of an earlier one leaves the earlier one visible along its edges.
     Start points are marked with a black circle (one marker per distinct start). Markers are drawn
     with ``ax.scatter``, so ``ax.lines`` holds only the paths. Returns the contour set.
     """
@@ -182,8 +186,10 @@ def contour_paths(
     contours = ax.contour(X, Y, Z, levels=level_values, colors="0.78", linewidths=0.6, zorder=1)
 
     starts: list[np.ndarray] = []
-    for label, arr in checked.items():
-        ax.plot(arr[:, 0], arr[:, 1], color=line_colors[label], label=label, lw=1.3, zorder=3)
+    n_paths = len(checked)
+    for i, (label, arr) in enumerate(checked.items()):
+        width = 1.2 + 0.35 * (n_paths - 1 - i)  # the last path 1.2 points wide, earlier ones wider
+        ax.plot(arr[:, 0], arr[:, 1], color=line_colors[label], label=label, lw=width, zorder=3)
         if not any(np.array_equal(arr[0], s) for s in starts):
             starts.append(arr[0])
     if starts:
@@ -195,8 +201,8 @@ def contour_paths(
     ax.set_ylim(*ylim)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
-    if legend and (checked or optimum is not None):
-        ax.legend(loc="best")
+    if legend is not False and (checked or optimum is not None):
+        ax.legend(**(dict(legend) if isinstance(legend, Mapping) else {"loc": "best"}))
     return contours
 
 
