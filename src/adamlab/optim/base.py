@@ -113,7 +113,9 @@ def all_finite(a: np.ndarray) -> bool:
     """
     if a.size == 0:
         return True
-    if math.isfinite(float(np.add.reduce(a, axis=None))):
+    with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or an overflow: settled below
+        total = float(np.add.reduce(a, axis=None))
+    if math.isfinite(total):
         return True
     return bool(np.isfinite(a).all())
 
