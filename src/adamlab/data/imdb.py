@@ -1,0 +1,404 @@
+"""IMDB movie reviews (Maas et al., 2011) as the bag-of-words of the paper's Section 6.1.
+
+Layout (official ``aclImdb_v1.tar.gz``): ``aclImdb/imdb.vocab`` lists the vocabulary, one word a
+line, most frequent first, so the rank of a word is its 0-based line number;
+``aclImdb/{train,test}/{pos,neg}/<id>_<rating>.txt`` are the 50,000 labelled reviews (12,500 a
+folder; pos has ratings 7..10, neg 1..4); ``aclImdb/{train,test}/labeledBow.feat`` hold the
+official counts in LIBSVM format, one line a review: ``<rating> <index>:<count> ...`` with
+0-based indices into ``imdb.vocab``.
+
+Row order, as in ``labeledBow.feat``: the positive reviews by increasing id, then the negative
+ones by increasing id. Labels: 1 = positive, 0 = negative.
+
+Features: :func:`load_imdb_bow` keeps the ``num_words`` most frequent words (index <
+``num_words``) and returns **binary** features by default (1.0 if the word occurs in the review),
+float32 CSR. Why binary: the paper only says "bag-of-words"; counts are heavy-tailed ("the" occurs
+56 times in one review) and would give a few features most of the gradient of a logistic
+regression, while presence features stay in {0, 1}, the usual choice for sentiment BoW with
+logistic regression and for the dropout-on-inputs of Wang & Manning (2013) that the paper follows.
+``binary=False`` gives the raw counts.
+
+Tokeniser (used when the ``.feat`` files are absent, e.g. in the repacked copy CI uses). It was
+designed from the vocabulary itself (which contains "!", "?", emoticons such as ":)" and "do:",
+hyphenated and apostrophe words, accented letters, and no word with a digit and no word ending in
+"'s") and checked against official ``.feat`` lines:
+
+1. lowercase; replace each HTML line break ``<br />`` by a space;
+2. delete ``'s`` at the end of a word ("it's" -> "it", "bromwell high's" -> "high");
+3. a run of two or more hyphens separates words ("pit--or" -> "pit", "or");
+4. scan left to right, taking at each position the first that matches:
+   an emoticon (eyes ``[:;=8]``, optional nose ``[-o*']``, mouth ``[)(\\][dDpP/:}{@|\\]``, or
+   mirrored), a single "!" or "?", or a word: word characters with inner apostrophes or hyphens
+   (``\\w([\\w'-]*\\w)?``); everything else is skipped;
+5. a token counts if it is in ``imdb.vocab`` (tokens with digits never are: "1st", "e-6").
+
+Measured agreement with official features: all 12 official ``labeledBow.feat`` lines we could
+transcribe by hand (train 0, 1, 2, 3, 6, 10, 11, 12, 18; test 8, 10, 17, which exercise
+"!" runs, "--", "'s", digits inside words and accents) are reproduced exactly;
+``tests/test_data_imdb.py`` measures it again on hand-written ``.feat`` fixtures.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+from typing import NamedTuple
+
+import numpy as np
+import scipy.sparse as sp
+
+from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, data_dir, \
+    ensure, fetch_command, offline, safe_extract, save_npz, verify
+
+log = logging.getLogger(__name__)
+
+DATASET = "imdb"
+ARCHIVE = Resource(
+    "imdb/aclImdb_v1.tar.gz",
+    Checksum("sha256", "c40f74a18d3b61f90feba1e17730e0d38e8b97c05fde7008942e91923d1658fe"),
+    DATASET, urls=("https://ai.stanford.edu/~amaas/data/sentiment/aclImdb_v1.tar.gz",),
+    size=84_125_825,
+)
+_VOCAB_CHECKSUM = Checksum("sha256", "01a13a306bd9e5a7826b8a0fc25a7a6017f143d86c1582f17857bb731fd252dc")
+VOCAB = Resource("imdb/aclImdb/imdb.vocab", _VOCAB_CHECKSUM, DATASET, size=845_980)
+VOCAB_BESIDE = Resource("imdb/imdb.vocab", _VOCAB_CHECKSUM, DATASET, size=845_980)
+VOCAB_SIZE = 89_527
+# SHA-256 of the `sha256sum` listing ("<sha256>  aclImdb/<split>/<pos|neg>/<id>_<rating>.txt\n",
+# sorted by path) of the 50,000 labelled review files of the official archive.
+REVIEWS_TREE_SHA256 = "b155ae18c4016500d64b7ea091f3f04c4ea9e702ab3bdb2b4aa0effbd4da11c6"
+REVIEWS_PER_FOLDER = 12_500
+RESOURCES = (ARCHIVE,)
+
+TOKENISER_VERSION = 1
+_EMOTICON = (r"[<>]?[:;=8][\-o*']?[)\](\[dDpP/:}{@|\\]"
+             r"|[)\](\[dDpP/:}{@|\\][\-o*']?[:;=8][<>]?")
+_SEP = "\x01"  # review separator used by the bulk tokeniser; never inside a review
+TOKEN_RE = re.compile(rf"{_EMOTICON}|[!?]|\w(?:[\w'\-]*\w)?|{_SEP}")
+_BR_RE = re.compile(r"<br\s*/?>")
+_POSSESSIVE_RE = re.compile(r"'s\b")
+_DASHES_RE = re.compile(r"--+")
+_NAME_RE = re.compile(r"^(\d+)_(\d+)\.txt$")
+
+
+class IMDB(NamedTuple):
+    x_train: sp.csr_matrix
+    y_train: np.ndarray
+    x_test: sp.csr_matrix
+    y_test: np.ndarray
+
+
+def _clean(text: str) -> str:
+    text = _BR_RE.sub(" ", text.lower())
+    text = _POSSESSIVE_RE.sub(" ", text)
+    return _DASHES_RE.sub(" ", text)
+
+
+def tokenize(text: str) -> list[str]:
+    """Split one review into tokens (rules 1-4 of the module docstring)."""
+    return TOKEN_RE.findall(_clean(text.replace(_SEP, " ")))
+
+
+def read_vocab(path: Path) -> list[str]:
+    """The words of ``imdb.vocab`` in rank order (line i = index i)."""
+    with open(path, encoding="utf-8") as f:
+        words = f.read().split("\n")
+    if words and words[-1] == "":
+        words.pop()
+    if len(set(words)) != len(words):
+        raise FormatError(f"{path}: duplicate entries in the vocabulary")
+    return words
+
+
+class _Index(dict):
+    """word -> rank; out-of-vocabulary words give -1 (a C-level lookup, no Python call per hit)."""
+
+    def __missing__(self, key):
+        return -1
+
+
+def bag_of_words(texts: list[str], vocab: list[str]) -> sp.csr_matrix:
+    """Count matrix (len(texts), len(vocab)), int32 CSR with sorted indices.
+
+    All texts go through one regex scan (joined by a separator token) and the counts are built
+    with numpy, so 25,000 reviews take a few seconds.
+    """
+    index = _Index((w, i) for i, w in enumerate(vocab))
+    index[_SEP] = -2
+    joined = f" {_SEP} ".join(t.replace(_SEP, " ") for t in texts)
+    tokens = TOKEN_RE.findall(_clean(joined))
+    ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+    rows = np.cumsum(ids == -2)
+    keep = ids >= 0
+    v = len(vocab)
+    keys, counts = np.unique(rows[keep] * v + ids[keep], return_counts=True)
+    r, c = np.divmod(keys, v)
+    indptr = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=len(texts)), out=indptr[1:])
+    return sp.csr_matrix((counts.astype(np.int32), c.astype(np.int32), indptr), shape=(len(texts), v))
+
+
+def parse_feat_lines(lines, vocab_size: int, name: str = "labeledBow.feat"):
+    """Parse LIBSVM lines ``<rating> <index>:<count> ...`` into (ratings int64, counts CSR int32).
+
+    Raises FormatError naming the line on a malformed pair, an index outside the vocabulary,
+    a non-positive count or a repeated index.
+    """
+    ratings, indptr, indices, data = [], [0], [], []
+    for n, line in enumerate(lines, start=1):
+        parts = line.split()
+        if not parts:
+            raise FormatError(f"{name} line {n}: empty line")
+        try:
+            ratings.append(int(parts[0]))
+            pairs = [p.split(":") for p in parts[1:]]
+            idx = [int(i) for i, _ in pairs]
+            cnt = [int(c) for _, c in pairs]
+        except ValueError as e:
+            raise FormatError(f"{name} line {n}: not '<rating> <index>:<count> ...' ({e})") from None
+        if idx and (min(idx) < 0 or max(idx) >= vocab_size):
+            raise FormatError(f"{name} line {n}: index outside 0..{vocab_size - 1}")
+        if cnt and min(cnt) < 1:
+            raise FormatError(f"{name} line {n}: counts must be positive")
+        if len(set(idx)) != len(idx):
+            raise FormatError(f"{name} line {n}: repeated index")
+        order = np.argsort(idx, kind="stable")
+        indices.extend(np.asarray(idx, dtype=np.int64)[order].tolist())
+        data.extend(np.asarray(cnt, dtype=np.int64)[order].tolist())
+        indptr.append(len(indices))
+    counts = sp.csr_matrix((np.asarray(data, dtype=np.int32), np.asarray(indices, dtype=np.int32),
+                            np.asarray(indptr, dtype=np.int64)), shape=(len(ratings), vocab_size))
+    return np.asarray(ratings, dtype=np.int64), counts
+
+
+def read_feat(path: Path, vocab_size: int):
+    with open(path, encoding="ascii") as f:
+        return parse_feat_lines(f.read().splitlines(), vocab_size, name=str(path))
+
+
+class Reviews(NamedTuple):
+    paths: list[Path]
+    ids: np.ndarray
+    ratings: np.ndarray
+    labels: np.ndarray
+
+
+def list_reviews(split_dir: Path) -> Reviews:
+    """The labelled reviews of one split folder in ``labeledBow.feat`` order (pos, then neg,
+    each by increasing id)."""
+    paths, ids, ratings, labels = [], [], [], []
+    for sub, label in (("pos", 1), ("neg", 0)):
+        folder = Path(split_dir) / sub
+        if not folder.is_dir():
+            raise MissingDataError(f"{folder} is missing; run `{fetch_command(DATASET)}`")
+        entries = []
+        for name in os.listdir(folder):
+            m = _NAME_RE.match(name)
+            if m is None:
+                raise FormatError(f"{folder / name}: not an '<id>_<rating>.txt' review file")
+            entries.append((int(m.group(1)), int(m.group(2)), name))
+        entries.sort()
+        for i, rating, name in entries:
+            if (label == 1 and not 7 <= rating <= 10) or (label == 0 and not 1 <= rating <= 4):
+                raise FormatError(f"{folder / name}: rating {rating} does not fit folder {sub}/")
+            paths.append(folder / name)
+            ids.append(i)
+            ratings.append(rating)
+            labels.append(label)
+    return Reviews(paths, np.asarray(ids, dtype=np.int64), np.asarray(ratings, dtype=np.int64),
+                   np.asarray(labels, dtype=np.int64))
+
+
+def read_texts(paths, digests: dict | None = None, base: Path | None = None) -> list[str]:
+    """Read UTF-8 reviews; if ``digests`` is given, record each file's SHA-256 by path under base."""
+    texts = []
+    for p in paths:
+        raw = Path(p).read_bytes()
+        if digests is not None:
+            digests[Path(p).relative_to(base).as_posix()] = hashlib.sha256(raw).hexdigest()
+        try:
+            texts.append(raw.decode("utf-8"))
+        except UnicodeDecodeError as e:
+            raise FormatError(f"{p}: not UTF-8 text ({e})") from None
+    return texts
+
+
+def tree_digest(digests: dict) -> str:
+    listing = "".join(f"{h}  {p}\n" for p, h in sorted(digests.items()))
+    return hashlib.sha256(listing.encode()).hexdigest()
+
+
+class Agreement(NamedTuple):
+    rows_equal: int
+    rows: int
+    counts_equal: int  # sum over rows of min(official, ours) per word
+    counts: int        # total official count
+
+    @property
+    def row_fraction(self) -> float:
+        return self.rows_equal / self.rows if self.rows else 1.0
+
+
+def feat_agreement(official: sp.csr_matrix, ours: sp.csr_matrix) -> Agreement:
+    """How far our counts match the official ``.feat`` counts, row by row."""
+    if official.shape != ours.shape:
+        raise FormatError(f"official features {official.shape} vs ours {ours.shape}: mismatched counts")
+    diff = (official - ours).tocsr()
+    diff.eliminate_zeros()
+    rows_equal = int(np.sum(np.diff(diff.indptr) == 0))
+    common = official.minimum(ours)
+    return Agreement(rows_equal, official.shape[0], int(common.sum()), int(official.sum()))
+
+
+# ---------------------------------------------------------------------------------------------
+# Locating files, building and caching.
+
+
+def _acl_dir(root: Path) -> Path:
+    return root / "imdb" / "aclImdb"
+
+
+def _vocab_path(root: Path) -> Path:
+    for res in (VOCAB, VOCAB_BESIDE):
+        if res.path(root).is_file():
+            return verify(res, root)
+    raise MissingDataError(f"{VOCAB.path(root)} is missing; run `{fetch_command(DATASET)}`")
+
+
+def _have_extracted(root: Path) -> bool:
+    acl = _acl_dir(root)
+    return all((acl / s / c).is_dir() for s in ("train", "test") for c in ("pos", "neg"))
+
+
+def prepare(root: Path | None = None) -> Path:
+    """Make sure ``imdb/aclImdb`` holds the extracted official files; return that folder.
+
+    Uses an extracted tree if there is one, else extracts a verified ``aclImdb_v1.tar.gz``,
+    fetching it first when allowed.
+    """
+    root = data_dir() if root is None else Path(root)
+    if not _have_extracted(root):
+        if not ARCHIVE.path(root).is_file() and offline():
+            raise MissingDataError(
+                f"{_acl_dir(root)} (the extracted reviews) and {ARCHIVE.path(root)} are missing; "
+                f"run `{fetch_command(DATASET)}`")
+        safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb")
+    _vocab_path(root)
+    return _acl_dir(root)
+
+
+def _cache_path(root: Path, split: str, source: str) -> Path:
+    return root / "imdb" / "cache" / f"bow-{split}-{source}-v{TOKENISER_VERSION}.npz"
+
+
+class SplitBow(NamedTuple):
+    source: str              # "feat" (official labeledBow.feat) or "text" (our tokeniser)
+    counts: sp.csr_matrix    # int32, (reviews, vocabulary)
+    reviews: Reviews
+    agreement: Agreement | None
+
+
+def build_split(split_dir: Path, vocab: list[str], digests: dict | None = None) -> SplitBow:
+    """Counts of one split folder: from ``labeledBow.feat`` if present (after checking its
+    line count and ratings against the review files, and measuring our tokeniser's agreement
+    with it), else from the review texts."""
+    split_dir = Path(split_dir)
+    rev = list_reviews(split_dir)
+    texts = read_texts(rev.paths, digests, base=split_dir.parent.parent)
+    ours = bag_of_words(texts, vocab)
+    feat = split_dir / "labeledBow.feat"
+    if not feat.is_file():
+        return SplitBow("text", ours, rev, None)
+    ratings, official = read_feat(feat, len(vocab))
+    if len(ratings) != len(rev.paths):
+        raise FormatError(f"{feat}: {len(ratings)} lines but {len(rev.paths)} review files")
+    if not np.array_equal(ratings, rev.ratings):
+        bad = int(np.argmax(ratings != rev.ratings))
+        raise FormatError(f"{feat} line {bad + 1}: rating {ratings[bad]} but review file "
+                          f"{rev.paths[bad].name} (row order or files differ)")
+    agreement = feat_agreement(official, ours)
+    log.info("IMDB %s: tokeniser reproduces %d of %d official .feat rows (%.4f of counts)",
+             split_dir.name, agreement.rows_equal, agreement.rows,
+             agreement.counts_equal / max(agreement.counts, 1))
+    return SplitBow("feat", official, rev, agreement)
+
+
+def _build_caches(root: Path) -> None:
+    acl = prepare(root)
+    vocab = read_vocab(_vocab_path(root))
+    digests: dict[str, str] = {}
+    built = {split: build_split(acl / split, vocab, digests) for split in ("train", "test")}
+    got = tree_digest(digests)
+    if got != REVIEWS_TREE_SHA256 or len(digests) != 4 * REVIEWS_PER_FOLDER:
+        raise ChecksumError(
+            f"the review files under {acl} differ from the official ones ({len(digests)} files, "
+            f"tree sha256 {got}, expected {REVIEWS_TREE_SHA256}); delete {acl} and run "
+            f"`{fetch_command(DATASET)}`")
+    for split, (source, counts, rev, agreement) in built.items():
+        extra = {} if agreement is None else {"agreement": np.asarray(agreement, dtype=np.int64)}
+        save_npz(_cache_path(root, split, source), indptr=counts.indptr.astype(np.int64),
+                 indices=counts.indices.astype(np.int32), data=counts.data.astype(np.int32),
+                 shape=np.asarray(counts.shape, dtype=np.int64), labels=rev.labels,
+                 ratings=rev.ratings, ids=rev.ids, source=np.asarray(source), **extra)
+
+
+def _find_cache(root: Path, split: str) -> Path | None:
+    has_feat = (_acl_dir(root) / split / "labeledBow.feat").is_file()
+    for source in (("feat", "text") if has_feat else ("text",)):
+        p = _cache_path(root, split, source)
+        if p.is_file():
+            return p
+    return None
+
+
+def load_counts(split: str, root: Path | None = None):
+    """Full-vocabulary count matrix (int32 CSR, 25,000 x 89,527), labels, ratings of one split.
+
+    Built once from ``labeledBow.feat`` when present, else from the review texts, then cached as
+    ``imdb/cache/bow-<split>-<source>-v<n>.npz`` (plain arrays, read with allow_pickle=False).
+    """
+    if split not in ("train", "test"):
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = data_dir() if root is None else Path(root)
+    path = _find_cache(root, split)
+    if path is None:
+        _build_caches(root)
+        path = _find_cache(root, split)
+    with np.load(path, allow_pickle=False) as z:
+        shape = tuple(int(s) for s in z["shape"])
+        counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
+        return counts, z["labels"], z["ratings"]
+
+
+def restrict(counts: sp.csr_matrix, num_words: int, binary: bool) -> sp.csr_matrix:
+    """Keep the columns < num_words (the most frequent words) as a float32 CSR."""
+    keep = counts.indices < num_words
+    csum = np.concatenate(([0], np.cumsum(keep, dtype=np.int64)))
+    indptr = csum[counts.indptr]
+    indices = counts.indices[keep]
+    data = np.ones(len(indices), dtype=np.float32) if binary else counts.data[keep].astype(np.float32)
+    return sp.csr_matrix((data, indices, indptr), shape=(counts.shape[0], num_words))
+
+
+def load_imdb_bow(num_words: int = 10_000, *, binary: bool = True, root: Path | None = None) -> IMDB:
+    """The paper's IMDB bag-of-words (Section 6.1): 25,000 train and 25,000 test reviews.
+
+    Returns ``IMDB(x_train, y_train, x_test, y_test)``: x float32 CSR (25,000, num_words) over the
+    ``num_words`` most frequent words, binary presence (default) or counts; y int64, 1 = positive.
+    """
+    if not isinstance(num_words, (int, np.integer)) or not 1 <= num_words <= VOCAB_SIZE:
+        raise ValueError(f"num_words must be an integer in [1, {VOCAB_SIZE}], got {num_words!r}")
+    out = []
+    for split in ("train", "test"):
+        counts, labels, _ = load_counts(split, root)
+        out += [restrict(counts, int(num_words), binary), labels]
+    return IMDB(*out)
+
+
+def fetch(root: Path | None = None) -> list[Path]:
+    """Download (if missing), verify and extract the official archive."""
+    root = data_dir() if root is None else Path(root)
+    paths = [] if _have_extracted(root) and not ARCHIVE.path(root).is_file() else [ensure(ARCHIVE, root)]
+    return paths + [prepare(root)]

@@ -1,0 +1,354 @@
+"""IMDB: the tokeniser, the .feat parser and the bag-of-words on tiny files written in the
+official aclImdb layout, the tokeniser's agreement with hand-written and official .feat lines,
+and the real data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from adamlab.data import imdb
+from adamlab.data._store import FormatError, MissingDataError
+
+from conftest import missing
+
+# A tiny vocabulary in imdb.vocab format (rank = line).
+VOCAB = ["the", "and", "a", "!", "?", "movie", "it", "don't", "high", "teachers", "or", "pit",
+         ":)", "do:", "sci-fi", "cliché", "br", "good", "s", "e", "st", "is", "not"]
+
+# Tiny reviews in the official layout, and the .feat lines for them, written by hand from the
+# documented rules in the official LIBSVM format (<rating> <index>:<count>, indices 0-based).
+REVIEWS = {
+    "train/pos/0_9.txt": "Bromwell High's satire is good!!! It's a movie... <br /><br />"
+                         "The teachers' pit--or not? :)",
+    "train/pos/1_7.txt": "Do: a Sci-Fi cliché, and the 1st E-6 movie; it is 10/10 and don't miss it.",
+    "train/neg/0_2.txt": "Not good. Not good at all?! The movie's a mess :( and s... 8) ok",
+    "train/neg/3_4.txt": "It is not a movie, it is a BR tag<br />test.",
+    "train/neg/10_1.txt": "The the THE... and--and",
+    "test/pos/0_10.txt": "Good!",
+    "test/neg/0_3.txt": "Not good?",
+}
+FEAT = {
+    "train": ["9 0:1 2:1 3:3 4:1 5:1 6:1 8:1 9:1 10:1 11:1 12:1 17:1 21:1 22:1",
+              "7 0:1 1:2 2:1 5:1 6:2 7:1 13:1 14:1 15:1 21:1",
+              "2 0:1 1:1 2:1 3:1 4:1 5:1 17:2 18:1 22:2",
+              "4 2:2 5:1 6:2 16:1 21:2 22:1",
+              "1 0:3 1:2"],
+    "test": ["10 3:1 17:1", "3 4:1 17:1 22:1"],
+}
+
+
+def write_tree(root, reviews=REVIEWS, feat=FEAT, vocab=VOCAB):
+    acl = root / "aclImdb"
+    for rel, text in reviews.items():
+        (acl / rel).parent.mkdir(parents=True, exist_ok=True)
+        (acl / rel).write_text(text, encoding="utf-8")
+    for split, lines in (feat or {}).items():
+        (acl / split / "labeledBow.feat").write_text("\n".join(lines) + "\n", encoding="ascii")
+    (acl / "imdb.vocab").write_text("\n".join(vocab), encoding="utf-8")  # no final newline, as official
+    return acl
+
+
+@pytest.mark.parametrize("text, tokens", [
+    ("Bromwell High's teachers' pomp", ["bromwell", "high", "teachers", "pomp"]),
+    ("It's GREAT!!! Really?", ["it", "great", "!", "!", "!", "really", "?"]),
+    ("one<br /><br />two<br/>three", ["one", "two", "three"]),
+    ("the pit--or a low-budget B-movie", ["the", "pit", "or", "a", "low-budget", "b-movie"]),
+    ("do: that :) ;-) =] (8 then 8)", ["do:", "that", ":)", ";-)", "=]", "(8", "then", "8)"]),
+    ("the 1st E-6 in 1950's 3D", ["the", "1st", "e-6", "in", "1950", "3d"]),
+    ("Clichéd naïve café", ["clichéd", "naïve", "café"]),
+    ("rock'n'roll isn't 'quoted'", ["rock'n'roll", "isn't", "quoted"]),
+])
+def test_tokenize(text, tokens):
+    assert imdb.tokenize(text) == tokens
+
+
+def test_vocab_keeps_rank_order_and_rejects_duplicates(tmp_path):
+    acl = write_tree(tmp_path)
+    assert imdb.read_vocab(acl / "imdb.vocab") == VOCAB
+    (tmp_path / "dup.vocab").write_text("the\nand\nthe\n", encoding="utf-8")
+    with pytest.raises(FormatError, match="duplicate"):
+        imdb.read_vocab(tmp_path / "dup.vocab")
+
+
+def test_bag_of_words_equals_counting_tokens_review_by_review():
+    texts = list(REVIEWS.values()) + ["", "\x01 sep inside the text \x01 the"]
+    counts = imdb.bag_of_words(texts, VOCAB).toarray()
+    index = {w: i for i, w in enumerate(VOCAB)}
+    for row, text in zip(counts, texts):
+        expect = np.zeros(len(VOCAB), dtype=np.int64)
+        for t in imdb.tokenize(text):
+            if t in index:
+                expect[index[t]] += 1
+        np.testing.assert_array_equal(row, expect)
+    assert counts[-1, 0] == 2 and counts[-2].sum() == 0
+
+
+def test_reviews_are_listed_in_feat_order(tmp_path):
+    acl = write_tree(tmp_path)
+    rev = imdb.list_reviews(acl / "train")
+    assert [p.name for p in rev.paths] == ["0_9.txt", "1_7.txt", "0_2.txt", "3_4.txt", "10_1.txt"]
+    assert rev.labels.tolist() == [1, 1, 0, 0, 0] and rev.ratings.tolist() == [9, 7, 2, 4, 1]
+    assert rev.labels.dtype == np.int64
+
+
+def test_review_file_names_and_ratings_are_checked(tmp_path):
+    write_tree(tmp_path, reviews={**REVIEWS, "train/pos/5_3.txt": "bad"})
+    with pytest.raises(FormatError, match="rating 3 does not fit folder pos/"):
+        imdb.list_reviews(tmp_path / "aclImdb" / "train")
+    (tmp_path / "aclImdb/train/pos/5_3.txt").rename(tmp_path / "aclImdb/train/pos/notes.txt")
+    with pytest.raises(FormatError, match="not an '<id>_<rating>.txt' review file"):
+        imdb.list_reviews(tmp_path / "aclImdb" / "train")
+
+
+def test_tokeniser_agrees_with_hand_written_feat(tmp_path):
+    acl = write_tree(tmp_path)
+    for split in ("train", "test"):
+        built = imdb.build_split(acl / split, VOCAB)
+        assert built.source == "feat"
+        a = built.agreement
+        assert (a.rows_equal, a.rows) == (len(FEAT[split]), len(FEAT[split]))
+        assert a.counts_equal == a.counts == built.counts.sum()
+
+
+def test_agreement_counts_rows_that_differ(tmp_path):
+    feat = {"train": FEAT["train"][:3] + ["4 2:2 5:1 6:3 16:1 21:2 22:1"] + FEAT["train"][4:]}
+    acl = write_tree(tmp_path, feat=feat)
+    built = imdb.build_split(acl / "train", VOCAB)
+    a = built.agreement
+    assert (a.rows_equal, a.rows) == (4, 5)
+    assert (a.counts_equal, a.counts) == (built.counts.sum() - 1, built.counts.sum())
+    assert built.counts[3, 6] == 3  # the official file wins; the disagreement is only reported
+
+
+def test_without_feat_the_text_is_tokenised(tmp_path):
+    acl = write_tree(tmp_path, feat=None)
+    built = imdb.build_split(acl / "train", VOCAB)
+    assert built.source == "text" and built.agreement is None
+    _, official = imdb.parse_feat_lines(FEAT["train"], len(VOCAB))
+    assert (built.counts != official).nnz == 0
+
+
+def test_feat_with_mismatched_counts_or_ratings_is_rejected(tmp_path):
+    acl = write_tree(tmp_path, feat={"train": FEAT["train"][:4]})
+    with pytest.raises(FormatError, match="4 lines but 5 review files"):
+        imdb.build_split(acl / "train", VOCAB)
+    acl = write_tree(tmp_path, feat={"train": [FEAT["train"][1], FEAT["train"][0]] + FEAT["train"][2:]})
+    with pytest.raises(FormatError, match="line 1: rating 7 but review file 0_9.txt"):
+        imdb.build_split(acl / "train", VOCAB)
+
+
+@pytest.mark.parametrize("line, message", [
+    ("9 0:1 x:2", "not '<rating> <index>:<count> ...'"),
+    ("9 0:1 3", "not '<rating> <index>:<count> ...'"),
+    ("9 0:1 23:1", "index outside 0..22"),
+    ("9 0:1 -1:1", "index outside 0..22"),
+    ("9 0:0", "counts must be positive"),
+    ("9 4:1 4:2", "repeated index"),
+    ("", "empty line"),
+])
+def test_feat_parser_errors_name_the_line(line, message):
+    with pytest.raises(FormatError, match=f"line 2: {message}"):
+        imdb.parse_feat_lines([FEAT["train"][0], line], len(VOCAB))
+
+
+def test_feat_parser_sorts_indices():
+    ratings, counts = imdb.parse_feat_lines(["8 5:2 0:1", "3"], len(VOCAB))
+    assert ratings.tolist() == [8, 3] and counts.has_sorted_indices
+    assert counts.toarray()[0, [0, 5]].tolist() == [1, 2] and counts[1].nnz == 0
+
+
+def test_restrict_keeps_the_most_frequent_words():
+    counts = sp.csr_matrix(np.array([[2, 0, 5, 1], [0, 0, 0, 7], [1, 3, 0, 0]], dtype=np.int32))
+    binary = imdb.restrict(counts, 3, binary=True)
+    assert binary.dtype == np.float32 and binary.shape == (3, 3)
+    np.testing.assert_array_equal(binary.toarray(), [[1, 0, 1], [0, 0, 0], [1, 1, 0]])
+    np.testing.assert_array_equal(imdb.restrict(counts, 3, binary=False).toarray(),
+                                  [[2, 0, 5], [0, 0, 0], [1, 3, 0]])
+
+
+@pytest.mark.parametrize("num_words", [0, 89_528, 2.5, "10"])
+def test_num_words_is_validated(num_words, tmp_path):
+    with pytest.raises(ValueError, match="num_words must be an integer in"):
+        imdb.load_imdb_bow(num_words, root=tmp_path)
+
+
+def test_missing_data_names_the_files_and_the_fetch_command(tmp_path):
+    with pytest.raises(MissingDataError, match=r"aclImdb_v1\.tar\.gz are missing; run `adamlab data fetch imdb`"):
+        imdb.load_imdb_bow(root=tmp_path)
+
+
+def test_a_vocabulary_that_is_not_the_official_one_is_refused(tmp_path):
+    write_tree(tmp_path / "imdb", feat=None, vocab=VOCAB)
+    (tmp_path / "imdb" / "aclImdb" / "imdb.vocab").unlink()
+    with pytest.raises(MissingDataError, match=r"imdb\.vocab is missing"):
+        imdb.load_imdb_bow(root=tmp_path)
+    imdb.VOCAB.path(tmp_path).write_text("\n".join(VOCAB), encoding="utf-8")
+    with pytest.raises(imdb.ChecksumError, match=r"imdb\.vocab has 93 bytes, expected 845980.*corrupt"):
+        imdb.load_imdb_bow(root=tmp_path)
+    assert not (tmp_path / "imdb" / "cache").exists()
+
+
+# --- real data ----------------------------------------------------------------------------------
+
+# Official labeledBow.feat lines (aclImdb v1), transcribed from the truncated copies of the
+# official files described in shared/data/MANIFEST.md; row i is review <i>_<rating>.txt of pos/.
+OFFICIAL_FEAT_LINES = {
+    ("train", 0): (
+        "9 0:9 1:1 2:4 3:4 4:6 5:4 6:2 7:2 8:4 10:4 12:2 26:1 27:1 28:1 29:2 32:1 41:1 45:1 47:1 "
+        "50:1 54:2 57:1 59:1 63:2 64:1 66:1 68:2 70:1 72:1 78:1 100:1 106:1 116:1 122:1 125:1 "
+        "136:1 140:1 142:1 150:1 167:1 183:1 201:1 207:1 208:1 213:1 217:1 230:1 255:1 321:5 "
+        "343:1 357:1 370:1 390:2 468:1 514:1 571:1 619:1 671:1 766:1 877:1 1057:1 1179:1 1192:1 "
+        "1402:2 1416:1 1477:2 1940:1 1941:1 2096:1 2243:1 2285:1 2379:1 2934:1 2938:1 3520:1 "
+        "3647:1 4938:1 5138:4 5715:1 5726:1 5731:1 5812:1 8319:1 8567:1 10480:1 14239:1 20604:1 "
+        "22409:4 24551:1 47304:1"
+    ),
+    ("train", 1): (
+        "7 0:7 1:4 2:2 3:2 5:4 6:1 8:2 9:2 14:1 16:1 18:1 20:1 22:1 24:1 27:1 29:1 34:1 36:3 37:2 "
+        "41:1 42:1 48:3 52:2 79:2 91:1 100:1 106:1 119:1 154:1 166:1 172:1 207:1 288:1 321:1 "
+        "336:1 353:1 365:1 383:1 386:2 390:1 429:1 504:1 517:1 706:1 729:1 748:1 911:1 1107:1 "
+        "1195:1 1332:1 1433:1 1620:1 1662:1 2047:1 2365:1 2390:1 2673:1 3111:1 3230:1 3513:1 "
+        "4065:1 4357:1 5138:1 5365:1 5884:1 6617:1 11023:1 11392:1 11798:1 12318:1 12831:1 "
+        "13645:1 18316:1 22409:1 22496:1 27245:1 28840:1 30533:2 32289:1 33606:1 44792:1 48240:1 "
+        "48538:1 53958:1 54537:1 54675:1 62726:1 71743:1 87805:1"
+    ),
+    ("train", 2): (
+        "9 0:4 1:4 2:4 3:7 4:2 5:1 6:1 7:1 9:1 10:1 13:1 14:1 19:1 20:2 22:1 25:1 27:1 29:1 34:1 "
+        "39:1 42:1 44:1 49:1 76:1 91:1 97:1 101:1 118:1 123:1 148:1 156:1 171:3 176:1 237:1 242:1 "
+        "253:1 276:1 288:1 321:2 342:1 345:1 370:1 390:1 509:1 680:1 682:1 840:2 860:1 872:2 "
+        "916:1 972:1 1009:1 1010:1 1180:1 1195:1 1205:1 1477:1 1531:1 1790:1 1873:1 1990:1 2053:1 "
+        "2067:1 2081:1 2099:1 2453:1 2511:1 2714:1 2924:1 3108:1 3514:1 3533:1 3781:1 4030:1 "
+        "4263:1 5068:1 5138:1 5254:1 5268:2 6097:1 6611:1 8373:1 8950:1 15061:1 15594:1 20571:1 "
+        "22409:2 23279:1 30533:1 48240:1 48538:1"
+    ),
+    ("train", 3): (
+        "10 0:10 1:2 2:2 4:3 5:2 6:4 7:2 9:1 10:4 11:1 16:1 17:1 19:3 20:3 24:2 26:1 27:1 28:1 "
+        "29:2 32:1 36:1 39:2 46:2 49:1 53:1 55:1 61:4 69:1 70:1 73:1 75:1 89:1 120:1 125:2 133:1 "
+        "137:1 138:1 139:1 151:1 174:1 292:3 295:1 371:1 394:1 499:2 560:1 563:1 592:1 673:1 "
+        "693:1 709:2 862:1 1306:1 1341:1 1642:2 1755:1 2149:1 2210:1 2778:1 2860:1 4648:1 5480:1 "
+        "7117:1 7384:1 7826:1 9364:1"
+    ),
+    ("train", 6): (
+        "10 0:6 1:4 2:1 3:1 5:3 6:1 7:2 9:1 10:1 13:1 15:1 16:1 17:2 18:3 22:1 25:2 29:1 30:2 "
+        "32:2 48:1 49:1 58:1 60:1 61:2 75:3 76:1 79:1 109:1 113:1 114:4 115:1 116:1 122:1 157:2 "
+        "214:1 221:1 438:1 442:1 449:1 488:1 517:1 543:1 571:1 605:1 658:1 746:1 771:1 840:1 "
+        "842:1 849:1 852:1 898:1 905:1 953:1 1213:1 1379:1 1484:1 2636:1 2744:1 3864:1 4174:1 "
+        "4450:1 9145:1 10760:1 16941:1 18942:1 68897:1"
+    ),
+    ("train", 10): (
+        "9 1:1 2:6 3:2 4:1 5:4 8:1 9:2 12:1 13:1 16:2 19:1 20:1 23:1 24:1 26:1 35:1 42:1 51:1 "
+        "55:1 61:2 62:1 66:1 71:2 75:1 99:1 109:1 114:2 120:1 134:1 142:1 145:2 222:2 272:1 282:1 "
+        "308:1 336:1 341:1 342:1 389:1 461:1 592:1 621:1 870:1 890:1 905:1 910:1 927:1 944:1 "
+        "1298:1 1329:1 1993:1 2200:1 2693:1 3864:1 4977:1"
+    ),
+    ("train", 11): (
+        "9 0:1 1:3 2:1 3:1 11:2 15:1 20:1 36:1 48:1 52:4 61:1 63:1 65:1 67:1 72:1 95:1 101:1 "
+        "109:1 214:1 372:1 381:1 402:1 406:1 550:1 712:1 922:1 1049:1 1363:1 2352:1 2813:1 3700:1 "
+        "4388:1 10392:1 12289:1"
+    ),
+    ("train", 12): (
+        "9 0:1 1:3 2:1 3:1 11:2 15:1 20:1 36:1 48:1 52:4 61:1 63:1 65:1 67:1 72:1 95:1 101:1 "
+        "109:1 214:1 372:1 381:1 402:1 406:1 550:1 712:1 922:1 1049:1 1363:1 2352:1 2813:1 3700:1 "
+        "10392:1 12289:1"
+    ),
+    ("train", 18): (
+        "7 1:3 2:6 4:8 5:4 6:1 7:5 10:1 14:1 17:3 21:2 26:1 28:1 29:1 32:1 33:1 38:3 39:2 41:1 "
+        "48:3 51:2 57:2 59:1 60:1 62:1 63:1 75:1 78:1 82:1 85:1 86:1 98:1 104:1 105:2 110:1 113:1 "
+        "116:2 128:1 129:1 153:1 162:1 200:1 245:1 258:1 282:1 318:3 326:1 337:1 395:1 408:1 "
+        "489:1 512:1 550:1 556:1 679:1 792:1 851:1 878:1 895:1 896:1 932:1 968:1 1025:1 1237:1 "
+        "1620:1 1988:1 2191:1 2194:1 2211:1 2813:5 2984:1 3243:1 3989:1 4517:1 5240:1 5484:1 "
+        "8341:1 10392:3 14851:1 15985:1"
+    ),
+    ("test", 8): (
+        "9 0:17 1:6 2:5 3:8 4:2 6:2 7:7 8:2 9:1 10:4 11:2 12:1 13:2 14:1 15:2 18:2 19:2 22:1 24:3 "
+        "25:2 31:2 33:1 34:1 36:3 37:1 39:1 40:1 44:1 47:1 49:2 50:1 54:2 55:1 58:3 60:1 63:2 "
+        "67:2 68:1 69:1 73:1 75:1 78:2 87:1 88:1 97:2 100:1 103:1 110:1 117:1 135:2 137:1 139:1 "
+        "142:1 150:1 165:1 182:1 183:1 230:1 231:1 266:1 294:1 330:1 353:1 390:1 421:1 448:1 "
+        "483:2 516:1 536:1 543:1 569:1 586:1 618:1 619:1 665:1 794:1 838:1 873:1 960:2 971:1 "
+        "1076:1 1111:1 1366:1 1451:1 1519:1 1570:1 1609:1 1621:2 1732:2 1815:1 1828:1 2179:2 "
+        "2198:2 2226:1 2253:1 2858:1 2912:1 3336:1 4297:2 4433:1 4880:1 5072:1 5201:2 5657:1 "
+        "5861:1 6163:1 7654:1 8319:1 9287:1 10867:1 11026:1 11537:1 12882:3 14176:1 15612:1 "
+        "18701:1 19405:2 19843:1 29581:1 30172:1"
+    ),
+    ("test", 10): (
+        "7 0:14 1:3 2:2 3:3 6:5 7:1 8:8 10:3 11:4 15:3 17:1 20:2 24:1 27:6 35:1 41:1 42:1 48:2 "
+        "52:3 58:3 63:1 64:1 65:1 66:1 67:2 68:2 71:3 79:1 83:2 85:1 91:1 98:1 101:3 111:2 112:1 "
+        "126:1 131:1 137:1 145:1 184:1 190:1 194:1 198:2 231:1 235:1 255:1 261:2 269:4 303:2 "
+        "306:1 366:1 397:1 398:1 416:1 428:1 432:1 451:1 453:1 491:1 518:1 526:1 536:1 564:1 "
+        "588:1 657:1 810:1 856:1 962:1 1023:1 1128:1 1430:3 1465:1 1619:1 1642:1 1749:1 2077:1 "
+        "2088:1 3985:1 9702:1 10735:1 12803:1 15612:2"
+    ),
+    ("test", 17): (
+        "8 1:2 30:1 340:1 509:1 738:1 758:1 767:1 9456:1"
+    ),
+}
+
+RATINGS = {1: 10122, 2: 4586, 3: 4961, 4: 5331, 7: 4803, 8: 5859, 9: 4607, 10: 9731}
+
+
+@pytest.fixture(scope="module")
+def real_root(data_root):
+    if not (imdb._have_extracted(data_root) or imdb.ARCHIVE.path(data_root).is_file()):
+        missing("imdb", f"IMDB reviews not in {data_root}/imdb")
+    return data_root
+
+
+@pytest.fixture(scope="module")
+def real(real_root):
+    return imdb.load_imdb_bow(root=real_root)
+
+
+def test_real_sizes_and_labels(real):
+    for x, y in ((real.x_train, real.y_train), (real.x_test, real.y_test)):
+        assert isinstance(x, sp.csr_matrix) and x.shape == (25_000, 10_000) and x.dtype == np.float32
+        assert y.dtype == np.int64 and np.bincount(y).tolist() == [12_500, 12_500]
+        assert y[:12_500].min() == 1 and y[12_500:].max() == 0  # pos rows first, as in .feat
+        assert np.all(x.data == 1.0) and x.has_sorted_indices
+        assert 0 < x.getnnz(axis=1).min() and x.getnnz(axis=1).mean() > 100
+
+
+def test_real_ratings_and_counts(real_root, real):
+    hist = {}
+    for split in ("train", "test"):
+        counts, labels, ratings = imdb.load_counts(split, real_root)
+        assert counts.shape == (25_000, imdb.VOCAB_SIZE) and counts.dtype == np.int32
+        for r, n in zip(*np.unique(ratings, return_counts=True)):
+            hist[int(r)] = hist.get(int(r), 0) + int(n)
+        top = imdb.restrict(counts, 10_000, binary=False)
+        assert top.sum() > 0.9 * counts.sum()  # the 10,000 most frequent words cover most tokens
+    assert hist == RATINGS
+    x = imdb.load_imdb_bow(10_000, binary=False, root=real_root).x_train
+    assert (x.astype(bool) != real.x_train.astype(bool)).nnz == 0 and x.max() > 1
+
+
+def test_real_tokeniser_reproduces_the_official_feat_lines(real_root):
+    rows = {split: imdb.load_counts(split, real_root)[0] for split in ("train", "test")}
+    agree = 0
+    for (split, i), line in OFFICIAL_FEAT_LINES.items():
+        _, official = imdb.parse_feat_lines([line], imdb.VOCAB_SIZE)
+        ours = rows[split][i]  # pos review with id i is row i
+        agree += (official != ours).nnz == 0
+    assert agree == len(OFFICIAL_FEAT_LINES) == 12
+
+
+def test_real_vocabulary_with_reviews_that_are_not_official_is_refused(real_root, tmp_path):
+    write_tree(tmp_path / "imdb", feat=None)
+    imdb.VOCAB.path(tmp_path).write_bytes(imdb.VOCAB.path(real_root).read_bytes())
+    with pytest.raises(imdb.ChecksumError, match="differ from the official ones"):
+        imdb.load_imdb_bow(root=tmp_path)
+    assert not (tmp_path / "imdb" / "cache").exists()
+
+
+def test_real_cache_is_plain_npz_and_reused(real_root, monkeypatch):
+    for split in ("train", "test"):
+        path = imdb._find_cache(real_root, split)
+        with np.load(path, allow_pickle=False) as z:
+            assert {"indptr", "indices", "data", "shape", "labels", "ratings", "ids"} <= set(z.files)
+            assert str(z["source"]) in ("text", "feat")
+
+    def no_rebuild(root):
+        raise AssertionError("the cached bag-of-words was rebuilt")
+
+    monkeypatch.setattr(imdb, "_build_caches", no_rebuild)
+    assert imdb.load_imdb_bow(500, root=real_root).x_test.shape == (25_000, 500)

@@ -1,0 +1,209 @@
+"""The shared fetch/verify/cache code: checksums, the verified-state cache, downloads against a
+loopback HTTP server, safe extraction. No network."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import tarfile
+from pathlib import Path
+
+import pytest
+
+from adamlab.data import _store
+from adamlab.data._store import Checksum, ChecksumError, FetchError, FormatError, MissingDataError, \
+    Resource
+
+PAYLOAD = bytes(range(256)) * 4099  # ~1 MB, more than one read chunk
+
+
+def sha256(b: bytes) -> str:
+    return hashlib.sha256(b).hexdigest()
+
+
+def resource(urls=(), body=PAYLOAD, relpath="demo/payload.bin", algo="sha256", size=None) -> Resource:
+    digest = {"sha256": sha256(body), "md5": hashlib.md5(body).hexdigest(),
+              "git-sha1": hashlib.sha1(b"blob %d\0" % len(body) + body).hexdigest()}[algo]
+    return Resource(relpath, Checksum(algo, digest), "demo", urls=tuple(urls), size=size)
+
+
+def leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+# --- data directory and checksums ---------------------------------------------------------------
+
+
+def test_data_dir_is_env_or_user_cache(monkeypatch, tmp_path):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path / "d"))
+    assert _store.data_dir() == tmp_path / "d"
+    monkeypatch.delenv("ADAMLAB_DATA")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    assert _store.data_dir() == tmp_path / "cache" / "adamlab"
+
+
+@pytest.mark.parametrize("value, expected", [("1", True), ("yes", True), ("0", False), ("", False)])
+def test_offline_flag(monkeypatch, value, expected):
+    monkeypatch.setenv("ADAMLAB_OFFLINE", value)
+    assert _store.offline() is expected
+
+
+def test_git_blob_checksum_matches_git_hash_object(tmp_path):
+    p = tmp_path / "hello"
+    p.write_bytes(b"hello\n")
+    # `printf 'hello\n' | git hash-object --stdin`
+    assert _store.file_digest(p, Checksum("git-sha1", "x")) == "ce013625030ba8dba906f756967f9e9ca394464a"
+
+
+def test_unknown_checksum_algorithm_is_rejected():
+    with pytest.raises(ValueError, match="sha1"):
+        Checksum("sha1", "00")
+
+
+@pytest.mark.parametrize("algo", ["sha256", "md5", "git-sha1"])
+def test_verify_accepts_the_pinned_file(tmp_path, algo):
+    res = resource(algo=algo)
+    res.path(tmp_path).parent.mkdir(parents=True)
+    res.path(tmp_path).write_bytes(PAYLOAD)
+    assert _store.verify(res, tmp_path) == res.path(tmp_path)
+    assert _store.is_verified(res, tmp_path)
+
+
+def test_verify_names_missing_file_and_fetch_command(tmp_path):
+    res = resource()
+    with pytest.raises(MissingDataError, match=r"demo/payload\.bin is missing; run `adamlab data fetch demo`"):
+        _store.verify(res, tmp_path)
+
+
+def test_verify_reports_corrupt_file_with_fetch_command(tmp_path):
+    res = resource()
+    path = res.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD[:-1] + b"\x00")
+    with pytest.raises(ChecksumError, match=r"corrupt.*adamlab data fetch demo"):
+        _store.verify(res, tmp_path)
+    assert not _store.is_verified(res, tmp_path)
+
+
+def test_verify_reports_truncated_file_by_size(tmp_path):
+    res = resource(size=len(PAYLOAD))
+    path = res.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD[:1000])
+    with pytest.raises(ChecksumError, match=f"1000 bytes, expected {len(PAYLOAD)}"):
+        _store.verify(res, tmp_path)
+
+
+def test_verified_state_is_cached_until_the_file_changes(tmp_path, monkeypatch):
+    res = resource()
+    path = res.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    _store.verify(res, tmp_path)
+    calls = []
+    real = _store.file_digest
+    monkeypatch.setattr(_store, "file_digest", lambda p, c: calls.append(p) or real(p, c))
+    _store.verify(res, tmp_path)
+    assert calls == []  # no re-hash: size and mtime unchanged
+    # Same size, different content, new mtime: hashed again and rejected.
+    path.write_bytes(b"\xff" + PAYLOAD[1:])
+    st = path.stat()
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))
+    with pytest.raises(ChecksumError):
+        _store.verify(res, tmp_path)
+    assert calls == [path]
+
+
+# --- downloads from a loopback server -----------------------------------------------------------
+
+
+def test_download_full(tmp_path, http_server, online):
+    http_server.routes["/payload.bin"] = (PAYLOAD, "ok")
+    res = resource([http_server.url("/payload.bin")], size=len(PAYLOAD))
+    bar = io.StringIO()
+    path = _store.download(res, tmp_path, stream=bar)
+    assert path.read_bytes() == PAYLOAD
+    assert _store.is_verified(res, tmp_path)
+    assert leftovers(path.parent) == ["payload.bin"]
+    assert "100.0%" in bar.getvalue() and "payload.bin" in bar.getvalue()
+
+
+def test_download_checksum_mismatch_leaves_nothing(tmp_path, http_server, online):
+    http_server.routes["/payload.bin"] = (PAYLOAD[::-1], "ok")
+    res = resource([http_server.url("/payload.bin")])
+    with pytest.raises(ChecksumError, match="checksum mismatch"):
+        _store.download(res, tmp_path, progress=False)
+    assert leftovers(tmp_path / "demo") == []
+
+
+def test_download_dropped_connection_leaves_nothing(tmp_path, http_server, online):
+    http_server.routes["/payload.bin"] = (PAYLOAD, "drop")
+    res = resource([http_server.url("/payload.bin")])
+    with pytest.raises(FetchError, match="IncompleteRead"):
+        _store.download(res, tmp_path, progress=False)
+    assert leftovers(tmp_path / "demo") == []
+
+
+def test_download_falls_back_to_mirrors(tmp_path, http_server, online):
+    http_server.routes["/dead/payload.bin"] = (b"", "404")
+    http_server.routes["/flaky/payload.bin"] = (PAYLOAD, "drop")
+    http_server.routes["/good/payload.bin"] = (PAYLOAD, "ok")
+    urls = [http_server.url(p) for p in ("/dead/payload.bin", "/flaky/payload.bin", "/good/payload.bin")]
+    path = _store.download(resource(urls), tmp_path, progress=False)
+    assert path.read_bytes() == PAYLOAD
+    assert http_server.requests == ["/dead/payload.bin", "/flaky/payload.bin", "/good/payload.bin"]
+    assert leftovers(path.parent) == ["payload.bin"]
+
+
+def test_offline_never_touches_the_network(tmp_path, http_server, monkeypatch):
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "1")
+    http_server.routes["/payload.bin"] = (PAYLOAD, "ok")
+    res = resource([http_server.url("/payload.bin")])
+    with pytest.raises(MissingDataError, match="ADAMLAB_OFFLINE"):
+        _store.download(res, tmp_path)
+    with pytest.raises(MissingDataError, match="adamlab data fetch demo"):
+        _store.ensure(res, tmp_path)
+    assert http_server.requests == []
+
+
+def test_ensure_fetches_on_first_use_then_uses_the_file(tmp_path, http_server, online, capsys):
+    http_server.routes["/payload.bin"] = (PAYLOAD, "ok")
+    res = resource([http_server.url("/payload.bin")])
+    assert _store.ensure(res, tmp_path).read_bytes() == PAYLOAD
+    assert _store.ensure(res, tmp_path).read_bytes() == PAYLOAD
+    assert http_server.requests == ["/payload.bin"]
+
+
+# --- safe extraction ----------------------------------------------------------------------------
+
+
+def make_tar(path: Path, members: dict[str, bytes]) -> Path:
+    with tarfile.open(path, "w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    return path
+
+
+def test_safe_extract_puts_the_folder_in_place(tmp_path):
+    tar = make_tar(tmp_path / "a.tar.gz", {"top/x.txt": b"x", "top/sub/y.txt": b"y"})
+    out = _store.safe_extract(tar, tmp_path / "dest", "top")
+    assert (out / "sub" / "y.txt").read_bytes() == b"y"
+    assert leftovers(tmp_path / "dest") == ["top"]
+
+
+def test_safe_extract_refuses_paths_outside_and_leaves_nothing(tmp_path):
+    tar = make_tar(tmp_path / "evil.tar.gz", {"top/ok.txt": b"ok", "../escaped.txt": b"bad"})
+    with pytest.raises(FormatError, match="not a readable tar archive"):
+        _store.safe_extract(tar, tmp_path / "dest", "top")
+    assert not (tmp_path / "escaped.txt").exists()
+    assert leftovers(tmp_path / "dest") == []
+
+
+def test_safe_extract_requires_the_expected_top_folder(tmp_path):
+    tar = make_tar(tmp_path / "a.tar.gz", {"other/x.txt": b"x"})
+    with pytest.raises(FormatError, match="no top-level folder top/"):
+        _store.safe_extract(tar, tmp_path / "dest", "top")
+    assert leftovers(tmp_path / "dest") == []
