@@ -475,6 +475,61 @@ def test_momentum_zero_is_sgd(cls):
                           run_fixed(SGD(lr=0.05), np.ones(40), grads))
 
 
+def _adagrad_ref(grads, lr=0.05, eps=1e-8):
+    theta, s, out = np.zeros(40), np.zeros(40), [np.zeros(40)]
+    for g in grads:
+        s = s + g**2  # s ← s + g²
+        theta = theta - lr * g / (np.sqrt(s) + eps)
+        out.append(theta)
+    return np.array(out)
+
+
+def _rmsprop_ref(grads, lr=0.01, beta2=0.9, eps=1e-8, momentum=0.0, bias_correction=False):
+    theta, v, u, out = np.zeros(40), np.zeros(40), np.zeros(40), [np.zeros(40)]
+    for t, g in enumerate(grads, start=1):
+        v = beta2 * v + (1 - beta2) * g**2
+        v_hat = v / (1 - beta2**t) if bias_correction else v
+        step = lr * g / (np.sqrt(v_hat) + eps)
+        u = momentum * u - step  # Graves 2013: momentum on the rescaled gradient
+        theta = theta + u
+        out.append(theta)
+    return np.array(out)
+
+
+def _adadelta_ref(grads, lr=1.0, rho=0.95, eps=1e-6):
+    # Zeiler 2012, Algorithm 1, line by line.
+    x, Eg2, Edx2, out = np.zeros(40), np.zeros(40), np.zeros(40), [np.zeros(40)]
+    for g in grads:
+        Eg2 = rho * Eg2 + (1 - rho) * g**2  # accumulate gradient
+        dx = -np.sqrt(Edx2 + eps) / np.sqrt(Eg2 + eps) * g  # compute update
+        Edx2 = rho * Edx2 + (1 - rho) * dx**2  # accumulate updates
+        x = x + lr * dx  # apply update
+        out.append(x)
+    return np.array(out)
+
+
+@pytest.mark.parametrize(
+    "make,reference",
+    [
+        (lambda: AdaGrad(lr=0.05), _adagrad_ref),
+        (lambda: RMSProp(lr=0.01), _rmsprop_ref),
+        (lambda: RMSProp(lr=0.01, bias_correction=True),
+         lambda gs: _rmsprop_ref(gs, bias_correction=True)),
+        (lambda: RMSProp(lr=0.01, momentum=0.9, bias_correction=True),
+         lambda gs: _rmsprop_ref(gs, momentum=0.9, bias_correction=True)),
+        (lambda: AdaDelta(), _adadelta_ref),
+        (lambda: AdaDelta(lr=0.5, rho=0.9, eps=1e-4),
+         lambda gs: _adadelta_ref(gs, lr=0.5, rho=0.9, eps=1e-4)),
+    ],
+    ids=["AdaGrad", "RMSProp", "RMSProp(bias_correction)", "RMSProp(momentum)", "AdaDelta",
+         "AdaDelta(lr, rho, eps)"],
+)
+def test_matches_line_by_line_transcription_of_its_paper(make, reference):
+    grads = random_grads(30)
+    np.testing.assert_allclose(run_fixed(make(), np.zeros(40), grads), reference(grads),
+                               rtol=1e-12, atol=1e-15)
+
+
 def test_momentum_is_sutskever_eq1():
     lr, mu, scales = 0.01, 0.9, np.linspace(1, 50, 6)
     path = problems.optimize(Momentum(lr=lr, momentum=mu),
