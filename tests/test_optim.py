@@ -18,6 +18,7 @@ from __future__ import annotations
 import copy
 import inspect
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -194,11 +195,17 @@ def test_non_finite_grad_raises_before_anything_changes(cls, bad):
             assert np.array_equal(opt.state[k][slot], state_before["state"][k][slot])
 
 
-def test_finiteness_check_tells_overflowing_sum_from_non_finite_entries():
-    big = np.full(10, np.finfo(np.float32).max, dtype=np.float32)  # sum overflows, entries finite
-    assert base.all_finite(big)
-    big[3] = np.nan
-    assert not base.all_finite(big)
+@pytest.mark.parametrize("n", [10, 100_000], ids=["small", "large"])
+def test_finiteness_check_tells_overflowing_sum_from_non_finite_entries(n):
+    big = np.full(n, np.finfo(np.float32).max, dtype=np.float32)  # sum overflows, entries finite
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert base.all_finite(big)
+        for bad in (np.nan, np.inf, -np.inf):
+            x = big.copy()
+            x[n // 2] = bad
+            x[:2] = [np.inf, -np.inf] if bad is np.nan else x[:2]  # inf - inf in the sum
+            assert not base.all_finite(x)
     assert base.all_finite(np.zeros(0))
 
 

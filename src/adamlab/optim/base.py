@@ -105,19 +105,22 @@ def ema(avg: np.ndarray, x: np.ndarray, beta: float, out: np.ndarray) -> None:
 
 
 def all_finite(a: np.ndarray) -> bool:
-    """True when every entry of ``a`` is finite, in one streaming pass and without temporaries.
+    """True when every entry of ``a`` is finite; for large arrays one streaming pass, no temporaries.
 
     A sum is finite only if every term is (inf and nan propagate, inf - inf is nan), so a finite sum
     settles it; only a non-finite sum (a real nan/inf, or a harmless overflow of a huge sum) pays for
-    the exact, allocating ``np.isfinite(a).all()``.
+    the exact, allocating ``np.isfinite(a).all()``. Small arrays take that exact test directly.
     """
-    if a.size == 0:
-        return True
+    if a.size <= _SMALL:
+        return bool(np.isfinite(a).all())
     with np.errstate(over="ignore", invalid="ignore"):  # inf - inf or an overflow: settled below
         total = float(np.add.reduce(a, axis=None))
     if math.isfinite(total):
         return True
     return bool(np.isfinite(a).all())
+
+
+_SMALL = 1 << 12  # below this, np.errstate costs more than the allocating test
 
 
 # ----------------------------------------------------------------------------- templates
@@ -156,7 +159,7 @@ class Stateful:
         for name, p in params.items():
             if not isinstance(p, np.ndarray):
                 raise TypeError(f"parameter {name!r} must be a numpy array, got {type(p).__name__}")
-            if not np.issubdtype(p.dtype, np.floating):
+            if p.dtype.kind != "f":
                 raise TypeError(f"parameter {name!r} must have a floating dtype, got {p.dtype}")
         if self.state:
             missing = set(self.state) - set(params)
@@ -227,7 +230,7 @@ class Stateful:
             arrays = {}
             for k in self.slots:
                 a = slots[k]
-                if not isinstance(a, np.ndarray) or not np.issubdtype(a.dtype, np.floating):
+                if not isinstance(a, np.ndarray) or a.dtype.kind != "f":
                     raise ValueError(f"state {k!r} of parameter {name!r} must be a floating ndarray")
                 arrays[k] = np.array(a, order="C", copy=True)
             first = arrays[self.slots[0]] if self.slots else None
