@@ -182,6 +182,7 @@ def machine_info():
         "processor": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_affinity": affinity,
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
         "env": {k: os.environ.get(k) for k in ENV_VARS},
         "blas": blas_info(),
     }
@@ -228,6 +229,12 @@ def main(argv=None):
                                   for k in ENV_VARS[:3])
           + " (element-wise NumPy is single-threaded; BLAS threads affect only the GEMM)")
     print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE'] if env['OPENBLAS_CORETYPE'] else 'unset'}")
+    load = info["load_average_1min"]
+    if load is not None:
+        busy = info["cpu_count"] and load > 0.5 * info["cpu_count"]
+        print(f"1-minute load average at start: {load:.2f}"
+              + ("  WARNING: other processes compete for the cores; figures are unreliable"
+                 if busy else ""))
     if "openblas configuration" in info["blas"]:
         print(f"openblas configuration: {info['blas']['openblas configuration']}")
     print()
