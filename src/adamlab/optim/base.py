@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 import numbers
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
@@ -247,6 +247,14 @@ class Stateful:
 
 class Optimizer(Stateful):
     """Base class: ``opt.update(params, grads)`` updates the arrays in ``params`` in place.
+
+    ``params`` and ``grads`` are dicts name -> ndarray with the same names; each gradient has its
+    parameter's shape and dtype (floating; cast float64 gradients of float32 parameters yourself).
+    The first update fixes the set of names: later updates must pass the same names and shapes.
+
+    Cost of the checks: besides the update itself, one streaming read of every gradient (a sum,
+    see :func:`all_finite`) before anything is written; about 1.7 ms for 10M float32 entries on
+    the project machine, under 10% of an Adam step.
 
     Subclasses set ``slots``, ``n_work`` (chunk-sized scratch buffers the rule needs), implement
     ``_constants(t, lr)`` (the per-step scalars, computed once per update as Python floats) and
