@@ -108,6 +108,8 @@ class Adam(Optimizer):
         return self.beta1 * self.beta1_decay ** (t - 1)
 
     def _constants(self, t: int, lr: float) -> tuple:
+        # m̂_t ← m_t/(1 − β1^t) and v̂_t ← v_t/(1 − β2^t) become two scalars (§2's reordering):
+        # α·m̂_t/(√v̂_t + ε) = α_t·m_t/(√v_t + ε̂), exactly, with the α_t and ε̂ below.
         if self.bias_correction:
             k = math.sqrt(bias_correction(self.beta2, t))
             alpha_t = lr * k / bias_correction(self.beta1, t)  # α_t = α·√(1 − β2^t)/(1 − β1^t)
