@@ -190,6 +190,37 @@ def test_a_vocabulary_that_is_not_the_official_one_is_refused(tmp_path):
     assert not (tmp_path / "imdb" / "cache").exists()
 
 
+def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch):
+    """Without an extracted tree, a verified aclImdb tarball is extracted safely, then read."""
+    import dataclasses
+    import hashlib
+    import tarfile
+
+    write_tree(tmp_path / "src")
+    archive = tmp_path / "imdb" / "aclImdb_v1.tar.gz"
+    archive.parent.mkdir()
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(tmp_path / "src" / "aclImdb", arcname="aclImdb")
+    vocab_bytes = (tmp_path / "src" / "aclImdb" / "imdb.vocab").read_bytes()
+    sha = imdb.Checksum("sha256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(imdb, "ARCHIVE", dataclasses.replace(imdb.ARCHIVE, checksum=sha, size=None, urls=()))
+    vocab_sha = imdb.Checksum("sha256", hashlib.sha256(vocab_bytes).hexdigest())
+    monkeypatch.setattr(imdb, "VOCAB", dataclasses.replace(imdb.VOCAB, checksum=vocab_sha, size=None))
+    acl = imdb.prepare(tmp_path)
+    assert acl == tmp_path / "imdb" / "aclImdb"
+    built = imdb.build_split(acl / "train", imdb.read_vocab(acl / "imdb.vocab"))
+    assert built.agreement.rows_equal == built.agreement.rows == 5
+    assert sorted(p.name for p in (tmp_path / "imdb").iterdir()) == ["aclImdb", "aclImdb_v1.tar.gz"]
+
+
+def test_corrupt_archive_is_reported_and_not_extracted(tmp_path):
+    imdb.ARCHIVE.path(tmp_path).parent.mkdir(parents=True)
+    imdb.ARCHIVE.path(tmp_path).write_bytes(b"\x1f\x8b not really a tarball")
+    with pytest.raises(imdb.ChecksumError, match=r"aclImdb_v1\.tar\.gz has 23 bytes, expected 84125825"):
+        imdb.load_imdb_bow(root=tmp_path)
+    assert sorted(p.name for p in (tmp_path / "imdb").iterdir()) == ["aclImdb_v1.tar.gz"]
+
+
 # --- real data ----------------------------------------------------------------------------------
 
 # Official labeledBow.feat lines (aclImdb v1), transcribed from the truncated copies of the

@@ -85,9 +85,11 @@ def parse_records(data: bytes, name: str = "CIFAR-10 batch", expected: int | Non
     return rec[:, 1:].reshape(n, 3, 32, 32), labels
 
 
-def read_batch(path: Path, expected: int | None = PER_BATCH):
+def read_batch(path: Path, expected: int | None = None):
+    """Read one batch file; it must hold ``expected`` records (default: 10,000)."""
     path = Path(path)
-    return parse_records(path.read_bytes(), name=str(path), expected=expected)
+    return parse_records(path.read_bytes(), name=str(path),
+                         expected=PER_BATCH if expected is None else expected)
 
 
 def _locate(res: Resource, root: Path) -> Path:
@@ -168,7 +170,7 @@ def fit_zca(images: np.ndarray, eps: float = ZCA_EPS, chunk: int = 1024):
     s2 = np.triu(s2) + np.triu(s2, 1).T
     m = s1 / n                                   # mean of the shifted pixels
     cov = (s2 / n - np.outer(m, m)) / 255.0**2   # covariance of pixels in [0, 1]
-    lam, u = scipy.linalg.eigh(cov)
+    lam, u = scipy.linalg.eigh(cov, driver="evd")
     lam = np.clip(lam, 0.0, None)
     w = (u / np.sqrt(lam + eps)) @ u.T           # U diag(1/sqrt(lambda + eps)) U^T
     mean = (m + 128.0) / 255.0

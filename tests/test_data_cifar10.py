@@ -1,0 +1,257 @@
+"""CIFAR-10: binary records on tiny files in the official format, ZCA whitening on synthetic
+data against a float64 reference, and the real training batches (the test batch is absent in
+the CI copy, so its tests skip with a reason)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from adamlab.data import cifar10
+from adamlab.data._store import ChecksumError, FormatError, MissingDataError
+
+from conftest import missing
+
+
+def records(labels, images) -> bytes:
+    """Official binary records: 1 label byte, then R (1024), G (1024), B (1024) bytes."""
+    out = bytearray()
+    for y, img in zip(labels, images):
+        out.append(y)
+        out += np.ascontiguousarray(img, dtype=np.uint8).tobytes()
+    return bytes(out)
+
+
+@pytest.fixture
+def tiny():
+    rng = np.random.default_rng(1)
+    images = rng.integers(0, 256, size=(4, 3, 32, 32), dtype=np.uint8)
+    return [7, 0, 9, 3], images
+
+
+def test_records_are_label_then_red_green_blue_planes(tiny):
+    labels, images = tiny
+    x, y = cifar10.parse_records(records(labels, images), expected=4)
+    assert y.tolist() == labels and y.dtype == np.int64
+    np.testing.assert_array_equal(x, images)
+    raw = records(labels, images)
+    assert x[1, 0, 0, 0] == raw[cifar10.RECORD + 1]            # first red pixel of record 1
+    assert x[1, 1, 0, 0] == raw[cifar10.RECORD + 1 + 1024]     # first green pixel
+    assert x[1, 2, 31, 31] == raw[2 * cifar10.RECORD - 1]      # last blue pixel
+
+
+def test_truncated_batch_is_rejected(tiny):
+    raw = records(*tiny)
+    with pytest.raises(FormatError, match=r"not a whole number of 3073-byte records"):
+        cifar10.parse_records(raw[:-1])
+
+
+def test_record_count_is_checked(tiny, tmp_path):
+    (tmp_path / "b.bin").write_bytes(records(*tiny))
+    with pytest.raises(FormatError, match="4 records, expected 10000"):
+        cifar10.read_batch(tmp_path / "b.bin")
+
+
+def test_labels_outside_0_9_are_rejected(tiny):
+    labels, images = tiny
+    with pytest.raises(FormatError, match="record 2 has label 10"):
+        cifar10.parse_records(records([1, 2, 10, 3], images))
+
+
+def test_to_float_is_exact_division_in_float32(tiny):
+    _, images = tiny
+    x = cifar10.to_float(images)
+    assert x.dtype == np.float32 and x.min() >= 0 and x.max() <= 1
+    np.testing.assert_array_equal(x, images.astype(np.float32) / np.float32(255))
+
+
+def test_missing_batch_names_file_and_fetch_command(tmp_path):
+    with pytest.raises(MissingDataError, match=r"data_batch_1\.bin is missing; run `adamlab data fetch cifar10`"):
+        cifar10.load_cifar10(root=tmp_path)
+    with pytest.raises(MissingDataError, match=r"test_batch\.bin \(the CIFAR-10 test set\) is missing"):
+        cifar10.load_cifar10("test", root=tmp_path)
+
+
+def test_corrupt_batch_is_detected(tmp_path, tiny):
+    res = cifar10.TRAIN[0]
+    res.path(tmp_path).parent.mkdir(parents=True)
+    res.path(tmp_path).write_bytes(records(*tiny) * 2500)  # right size, not the official bytes
+    with pytest.raises(ChecksumError, match=r"data_batch_1\.bin: sha256 is [0-9a-f]{64}, expected cee91656"):
+        cifar10.load_cifar10(root=tmp_path)
+
+
+def test_split_is_validated(tmp_path):
+    with pytest.raises(ValueError, match="split must be 'train' or 'test', got 'valid'"):
+        cifar10.load_cifar10("valid", root=tmp_path)
+
+
+# --- ZCA ----------------------------------------------------------------------------------------
+
+
+def correlated_images(n=3000, seed=0):
+    """uint8 'images' of 12 pixels with strongly correlated, unequal-variance pixels."""
+    rng = np.random.default_rng(seed)
+    mix = rng.normal(size=(12, 12)) * np.linspace(0.2, 3.0, 12)
+    z = rng.normal(size=(n, 12)) @ mix.T
+    return np.clip(np.rint(128 + 8 * z), 0, 255).astype(np.uint8).reshape(n, 3, 2, 2)
+
+
+def reference_zca(images, eps):
+    x = images.reshape(len(images), -1).astype(np.float64) / 255
+    mean = x.mean(axis=0)
+    cov = (x - mean).T @ (x - mean) / len(x)
+    lam, u = np.linalg.eigh(cov)
+    return mean, u @ np.diag(1 / np.sqrt(lam + eps)) @ u.T, lam
+
+
+@pytest.mark.parametrize("chunk", [1024, 7])
+def test_fit_zca_matches_float64_reference(chunk):
+    images = correlated_images()
+    mean, w, lam = cifar10.fit_zca(images, eps=1e-3, chunk=chunk)
+    ref_mean, ref_w, ref_lam = reference_zca(images, 1e-3)
+    np.testing.assert_allclose(mean, ref_mean, rtol=0, atol=1e-12)
+    np.testing.assert_allclose(lam, ref_lam, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(w, ref_w, rtol=1e-7, atol=1e-9)
+    np.testing.assert_allclose(w, w.T, rtol=0, atol=1e-12)
+
+
+def test_whitened_training_data_has_identity_covariance_for_small_eps():
+    images = correlated_images()
+    mean, w, _ = cifar10.fit_zca(images, eps=1e-8)
+    x = cifar10.whiten(cifar10.to_float(images), mean.astype(np.float32), w.astype(np.float32), chunk=500)
+    flat = x.reshape(len(x), -1).astype(np.float64)
+    np.testing.assert_allclose(flat.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(np.cov(flat, rowvar=False, bias=True), np.eye(12), atol=1e-3)
+
+
+def test_eps_shrinks_low_variance_directions():
+    images = correlated_images()
+    _, w, lam = cifar10.fit_zca(images, eps=1e-2)
+    # The whitened covariance has eigenvalues lambda_i / (lambda_i + eps): close to 1 where the
+    # variance is large, shrunk where it is comparable to eps.
+    assert lam.min() < 1e-2 < lam.max()
+    x = images.reshape(len(images), -1).astype(np.float64) / 255
+    cov_white = np.cov((x - x.mean(0)) @ w, rowvar=False, bias=True)
+    np.testing.assert_allclose(np.sort(np.linalg.eigvalsh(cov_white)), np.sort(lam / (lam + 1e-2)), rtol=1e-6)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"eps": 0.0}, "eps must be > 0, got 0.0"),
+    ({"chunk": 2048}, "chunk must be in"),
+])
+def test_fit_zca_validates_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        cifar10.fit_zca(correlated_images(10), **kwargs)
+
+
+def test_fit_zca_wants_uint8_and_whiten_wants_float32():
+    with pytest.raises(ValueError, match="expects uint8"):
+        cifar10.fit_zca(np.zeros((4, 12), dtype=np.float32))
+    with pytest.raises(ValueError, match="expects float32"):
+        cifar10.whiten(np.zeros((4, 12)), np.zeros(12), np.eye(12))
+    with pytest.raises(ValueError, match="images have 12 values, the whitening matrix 3"):
+        cifar10.whiten(np.zeros((4, 12), np.float32), np.zeros(3, np.float32), np.eye(3, dtype=np.float32))
+
+
+# --- real data ----------------------------------------------------------------------------------
+
+BATCH_COUNTS = [
+    [1005, 974, 1032, 1016, 999, 937, 1030, 1001, 1025, 981],
+    [984, 1007, 1010, 995, 1010, 988, 1008, 1026, 987, 985],
+    [994, 1042, 965, 997, 990, 1029, 978, 1015, 961, 1029],
+    [1003, 963, 1041, 976, 1004, 1021, 1004, 981, 1024, 983],
+    [1014, 1014, 952, 1016, 997, 1025, 980, 977, 1003, 1022],
+]
+CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+@pytest.fixture(scope="module")
+def real_root(data_root):
+    if not all(r.path(data_root).is_file() for r in cifar10.TRAIN) \
+            and not cifar10.ARCHIVE.path(data_root).is_file():
+        missing("cifar10-train", f"CIFAR-10 training batches not in {data_root}/cifar10")
+    return data_root
+
+
+@pytest.fixture(scope="module")
+def real_train(real_root):
+    return cifar10.load_cifar10("train", root=real_root)
+
+
+def test_real_training_set(real_train, real_root):
+    x, y = real_train
+    assert x.shape == (50_000, 3, 32, 32) and x.dtype == np.float32
+    assert x.min() == 0.0 and x.max() == 1.0 and y.dtype == np.int64
+    assert [np.bincount(y[i * 10_000:(i + 1) * 10_000], minlength=10).tolist() for i in range(5)] == BATCH_COUNTS
+    assert y[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
+    assert cifar10.class_names(real_root) == CLASSES
+    for res in cifar10.TRAIN:
+        assert cifar10.verify(res, real_root) == res.path(real_root)
+
+
+def test_real_zca_fitted_on_training_set(real_train, real_root):
+    x, _ = real_train
+    mean, w, lam = cifar10.zca_whitening(root=real_root)  # fitted once, then cached
+    assert mean.dtype == w.dtype == np.float32 and w.shape == (3072, 3072)
+    np.testing.assert_allclose(mean, x.reshape(len(x), -1).mean(axis=0, dtype=np.float64), atol=1e-6)
+    np.testing.assert_allclose(w, w.T, atol=1e-6)
+    assert lam.min() >= 0 and 150 < lam.sum() < 250  # total pixel variance in [0, 1] units
+    sub = cifar10.whiten(x[:5000].copy(), mean, w)
+    flat = sub.reshape(len(sub), -1)
+    assert abs(float(flat.mean())) < 0.01
+    # The whitened covariance is U diag(lambda / (lambda + eps)) U^T, so the total variance of
+    # whitened images is sum(lambda / (lambda + eps)) (here estimated on 5,000 images).
+    expected = float(np.sum(lam / (lam + cifar10.ZCA_EPS)))
+    total = float(np.var(flat, axis=0, dtype=np.float64).sum())
+    assert 300 < expected < 3072 and abs(total - expected) < 0.05 * expected
+    assert cifar10._zca_cache(real_root, cifar10.ZCA_EPS).is_file()
+
+
+def test_real_test_set(real_root):
+    if not cifar10.has_test_set(real_root):
+        pytest.skip("the official CIFAR-10 test batch is not in the data directory "
+                    "(the CI copy has only the training batches; cifar10/partial is never used)")
+    x, y = cifar10.load_cifar10("test", root=real_root)
+    assert x.shape == (10_000, 3, 32, 32) and np.bincount(y).tolist() == [1000] * 10
+
+
+def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch, tiny):
+    """A tarball in the official layout is verified, extracted safely and then read."""
+    import dataclasses
+    import hashlib
+    import io
+    import tarfile
+
+    labels, images = tiny
+    members = {f"cifar-10-batches-bin/data_batch_{i}.bin": records(labels, images) for i in range(1, 6)}
+    members["cifar-10-batches-bin/test_batch.bin"] = records(labels[::-1], images[::-1])
+    members["cifar-10-batches-bin/batches.meta.txt"] = ("\n".join(CLASSES) + "\n\n").encode()
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
+    archive = buf.getvalue()
+
+    def pinned(res, data):
+        return dataclasses.replace(res, checksum=cifar10.Checksum("sha256", hashlib.sha256(data).hexdigest()),
+                                   size=len(data))
+
+    monkeypatch.setattr(cifar10, "PER_BATCH", 4)
+    monkeypatch.setattr(cifar10, "ARCHIVE", dataclasses.replace(
+        cifar10.ARCHIVE, checksum=cifar10.Checksum("md5", hashlib.md5(archive).hexdigest()), urls=()))
+    monkeypatch.setattr(cifar10, "TRAIN", tuple(
+        pinned(r, members[f"cifar-10-batches-bin/data_batch_{i}.bin"]) for i, r in enumerate(cifar10.TRAIN, 1)))
+    monkeypatch.setattr(cifar10, "TEST", pinned(cifar10.TEST, members["cifar-10-batches-bin/test_batch.bin"]))
+    monkeypatch.setattr(cifar10, "META", pinned(cifar10.META, members["cifar-10-batches-bin/batches.meta.txt"]))
+    cifar10.ARCHIVE.path(tmp_path).parent.mkdir(parents=True)
+    cifar10.ARCHIVE.path(tmp_path).write_bytes(archive)
+
+    x, y = cifar10.load_cifar10("train", root=tmp_path)
+    assert x.shape == (20, 3, 32, 32) and y.tolist() == labels * 5
+    xt, yt = cifar10.load_cifar10("test", root=tmp_path)
+    assert yt.tolist() == labels[::-1]
+    np.testing.assert_array_equal(xt, cifar10.to_float(images[::-1]))
+    assert cifar10.class_names(tmp_path) == CLASSES
+    assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]

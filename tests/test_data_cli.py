@@ -1,0 +1,98 @@
+"""The ``adamlab data fetch|check`` commands. Downloads only from a loopback server."""
+
+from __future__ import annotations
+
+import dataclasses
+import subprocess
+import sys
+
+import pytest
+
+from adamlab import cli
+from adamlab.data import mnist
+
+from conftest import missing
+
+
+def run(capsys, *argv):
+    code = cli.main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_check_on_an_empty_directory_lists_everything_missing(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    code, out, _ = run(capsys, "data", "check")
+    assert code == 0
+    assert f"data directory: {tmp_path}" in out
+    lines = out.splitlines()[1:]
+    assert len(lines) == 15 and all(" missing" in line for line in lines)
+    assert any("test_batch.bin" in line and "(test set)" in line for line in lines)
+
+
+def test_check_reports_a_corrupt_file_and_fails(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    bad = mnist.ARCHIVES["test_labels"].path(tmp_path)
+    bad.parent.mkdir(parents=True)
+    bad.write_bytes(b"\x00" * 4542)
+    code, out, _ = run(capsys, "data", "check")
+    assert code == 1
+    assert "mnist/t10k-labels-idx1-ubyte.gz" in out and "CORRUPT" in out and "adamlab data fetch mnist" in out
+
+
+def test_check_on_the_real_directory(data_root, monkeypatch, capsys):
+    monkeypatch.setenv("ADAMLAB_DATA", str(data_root))
+    code, out, _ = run(capsys, "data", "check")
+    assert code == 0
+    status = {line.split()[1]: line for line in out.splitlines()[1:]}
+    for res in mnist.ARCHIVES.values():
+        if res.path(data_root).is_file():
+            assert " verified" in status[res.relpath]
+    if (data_root / "imdb" / "aclImdb").is_dir():
+        assert "verified  (50000 reviews, tree sha256)" in status["imdb/aclImdb/{train,test}/{pos,neg}/*.txt"]
+
+
+def test_fetch_offline_names_the_file_and_exits_1(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "1")
+    code, out, err = run(capsys, "data", "fetch", "mnist")
+    assert code == 1 and out == ""
+    assert "train-images-idx3-ubyte.gz is missing" in err and "ADAMLAB_OFFLINE" in err
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+
+
+def test_fetch_mnist_from_a_mirror_when_the_first_host_fails(data_root, tmp_path, monkeypatch, capsys,
+                                                           http_server, online):
+    """End to end with the real files served on loopback: dead official host, working mirror."""
+    if not all(r.path(data_root).is_file() for r in mnist.ARCHIVES.values()):
+        missing("mnist", f"MNIST .gz files not in {data_root}/mnist")
+    archives = {}
+    for key, res in mnist.ARCHIVES.items():
+        name = res.path(data_root).name
+        http_server.routes[f"/mirror/{name}"] = (res.path(data_root).read_bytes(), "ok")
+        archives[key] = dataclasses.replace(res, urls=(http_server.url(f"/dead/{name}"),
+                                                       http_server.url(f"/mirror/{name}")))
+    monkeypatch.setattr(mnist, "ARCHIVES", archives)
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    code, out, err = run(capsys, "data", "fetch", "mnist")
+    assert code == 0, err
+    assert out.count("ok  ") == 4 and "100.0%" in err
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
+        r.path(data_root).name for r in mnist.ARCHIVES.values())
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "1")
+    assert mnist.load_mnist(root=tmp_path).x_test.shape == (10_000, 784)
+
+
+def test_unknown_dataset_is_a_usage_error(capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["data", "fetch", "svhn"])
+    assert e.value.code == 2
+    assert "invalid choice: 'svhn'" in capsys.readouterr().err
+
+
+def test_module_entry_point_runs(tmp_path):
+    env = {"ADAMLAB_DATA": str(tmp_path), "ADAMLAB_OFFLINE": "1", "PATH": ""}
+    proc = subprocess.run([sys.executable, "-m", "adamlab.cli", "data", "check"], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith(f"data directory: {tmp_path}")
