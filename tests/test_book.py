@@ -72,7 +72,7 @@ class _Page(HTMLParser):
         self.imgs: list[str] = []
         self.scripts: list[str] = []
         self.stylesheets: list[str] = []
-        self.has_math = False
+        self.math_elements = 0
         self.mjx_containers = 0
         self.mjx_errors = 0
 
@@ -94,7 +94,11 @@ class _Page(HTMLParser):
         elif tag == "mjx-merror":
             self.mjx_errors += 1
         if "math" in (a.get("class") or "").split():
-            self.has_math = True
+            self.math_elements += 1
+
+    @property
+    def has_math(self) -> bool:
+        return self.math_elements > 0
 
     handle_startendtag = handle_starttag
 
@@ -225,7 +229,9 @@ def test_page_in_browser(page, chromium, server, tmp_path):
         target, _ = _local_target(f"{page}.html", src)
         assert target.is_file(), f"{page}: MathJax script {src} -> {target} missing"
     if static.has_math:
-        assert dom.mjx_containers > 0, f"{page}: has math but MathJax typeset nothing"
+        # Each Sphinx math element holds at least one formula, and each formula becomes one container.
+        assert dom.mjx_containers >= static.math_elements, (
+            f"{page}: {static.math_elements} math elements but only {dom.mjx_containers} typeset")
         assert dom.mjx_errors == 0, f"{page}: MathJax reported {dom.mjx_errors} TeX error(s)"
         assert any(p.startswith("/_static/mathjax/") for p, _ in requests), \
             f"{page}: MathJax files were not fetched from the local server"
