@@ -149,9 +149,9 @@ def test_real_checksums_verified_and_not_rehashed(real, data_root, monkeypatch):
 
 
 def test_a_file_of_the_right_size_but_wrong_content_fails_its_sha256(tmp_path):
-    res = mnist.ARCHIVES["test_labels"]
-    path = res.path(tmp_path)
-    path.parent.mkdir(parents=True)
-    path.write_bytes(b"\x00" * res.size)
-    with pytest.raises(ChecksumError, match=r"t10k-labels-idx1-ubyte\.gz: sha256 is [0-9a-f]{64}, expected f7ae60f9"):
+    for key in ("test_images", "test_labels"):
+        res = mnist.ARCHIVES[key]
+        res.path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+        res.path(tmp_path).write_bytes(b"\x00" * res.size)
+    with pytest.raises(ChecksumError, match=r"t10k-images-idx3-ubyte\.gz: sha256 is [0-9a-f]{64}, expected 8d422c7b"):
         mnist.load_split("test", root=tmp_path)

@@ -15,8 +15,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from . import cifar10, imdb, mnist
-from ._store import ChecksumError, DataError, FetchError, FormatError, MissingDataError, data_dir, \
-    offline, verify
+from ._store import ChecksumError, DataError, FetchError, FormatError, MissingDataError, data_dir, verify
 from .cifar10 import load_cifar10
 from .imdb import load_imdb_bow
 from .mnist import load_mnist
