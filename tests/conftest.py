@@ -11,8 +11,9 @@ directory is prepared from it in ``.data/`` (gitignored) and ``ADAMLAB_DATA`` po
 
 Only this fixture knows the names of the files in ``../shared/data``; ``src/`` knows only the
 official layout. Nothing under ``../shared`` is written. Each dataset is prepared in a temporary
-folder and renamed into place, and a marker is written last, so an interrupted run is redone
-and a finished one costs nothing the next time.
+folder, marked complete and renamed into place, so an interrupted run is redone and a finished
+one costs nothing the next time. A dataset that cannot be prepared is reported in the skip (or,
+under ADAMLAB_REQUIRE_DATA=1, failure) message of its tests; the other tests still run.
 
 Tests never touch the network: ``ADAMLAB_OFFLINE=1`` is set unless a test clears it (the
 download tests use a loopback server). ``ADAMLAB_REQUIRE_DATA=1`` (set by ``.ci/run``) turns the
@@ -33,7 +34,7 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ADAMLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 PREPARED = REPO / ".data"
-MARKER_NAME = ".prepared-v1"
+MARKER_NAME = ".prepared-v1"  # inside each dataset folder
 CI_DATASETS = ("mnist", "imdb", "cifar10-train")
 
 _MNIST = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
@@ -72,35 +73,45 @@ def _prepare_cifar10(shared: Path, out: Path) -> None:
 _STEPS = {"mnist": _prepare_mnist, "imdb": _prepare_imdb, "cifar10": _prepare_cifar10}
 
 
-def prepare_data_dir(shared: Path = SHARED_DATA, dest: Path = PREPARED) -> Path:
-    """Prepare ``dest`` from ``shared`` once (idempotent; a marker is written last)."""
+def prepare_data_dir(shared: Path = SHARED_DATA, dest: Path = PREPARED) -> dict[str, str]:
+    """Prepare ``dest`` from ``shared``, dataset by dataset; return {dataset: error} for failures.
+
+    Each dataset is built in a temporary folder, its marker written inside it, and the folder
+    renamed into place, so a dataset folder that exists with its marker is complete and is kept
+    (with its caches) on later runs.
+    """
     dest.mkdir(parents=True, exist_ok=True)
-    marker = dest / MARKER_NAME
-    if marker.is_file():
-        return dest
+    if all((dest / name / MARKER_NAME).is_file() for name in _STEPS):
+        return {}
+    errors = {}
     with open(dest / ".lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
-        if marker.is_file():
-            return dest
-        tmp = dest / f".prep-{os.getpid()}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        try:
-            for name, step in _STEPS.items():
+        for name, step in _STEPS.items():
+            if (dest / name / MARKER_NAME).is_file():
+                continue
+            tmp = dest / f".prep-{name}-{os.getpid()}"
+            shutil.rmtree(tmp, ignore_errors=True)
+            try:
                 step(shared, tmp)
+                (tmp / name / MARKER_NAME).write_text(f"prepared from {shared}\n")
                 if (dest / name).exists():
                     shutil.rmtree(dest / name)
                 os.replace(tmp / name, dest / name)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
-        (dest / ".verified.json").unlink(missing_ok=True)
-        marker.write_text("prepared from ../shared/data\n")
-    return dest
+            except (OSError, EOFError, tarfile.TarError) as e:
+                errors[name] = f"preparing {dest / name} from {shared} failed: {type(e).__name__}: {e}"
+            finally:
+                shutil.rmtree(tmp, ignore_errors=True)
+    return errors
+
+
+PREPARE_ERRORS: dict[str, str] = {}
 
 
 def pytest_configure(config):
     os.environ.setdefault("ADAMLAB_OFFLINE", "1")
     if not os.environ.get("ADAMLAB_DATA") and SHARED_DATA.is_dir():
-        os.environ["ADAMLAB_DATA"] = str(prepare_data_dir())
+        PREPARE_ERRORS.update(prepare_data_dir())
+        os.environ["ADAMLAB_DATA"] = str(PREPARED)
 
 
 def require_data() -> bool:
@@ -109,6 +120,9 @@ def require_data() -> bool:
 
 def missing(dataset: str, reason: str):
     """Skip a real-data test, or fail it under ADAMLAB_REQUIRE_DATA=1 for a dataset CI has."""
+    prep = PREPARE_ERRORS.get(dataset.split("-")[0])
+    if prep:
+        reason = f"{reason} ({prep})"
     if require_data() and dataset in CI_DATASETS:
         pytest.fail(f"ADAMLAB_REQUIRE_DATA=1 but {reason}", pytrace=False)
     pytest.skip(reason)

@@ -434,3 +434,11 @@ def test_real_cache_is_plain_npz_and_reused(real_root, monkeypatch):
 
     monkeypatch.setattr(imdb, "_build_caches", no_rebuild)
     assert imdb.load_imdb_bow(500, root=real_root).x_test.shape == (25_000, 500)
+
+
+def test_bag_of_words_does_not_depend_on_the_block_size():
+    texts = list(REVIEWS.values()) * 3
+    whole = imdb.bag_of_words(texts, VOCAB)
+    for chunk in (1, 2, 5, 100):
+        assert (imdb.bag_of_words(texts, VOCAB, chunk=chunk) != whole).nnz == 0
+    assert imdb.bag_of_words([], VOCAB).shape == (0, len(VOCAB))

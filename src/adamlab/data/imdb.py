@@ -120,25 +120,34 @@ class _Index(dict):
         return -1
 
 
-def bag_of_words(texts: list[str], vocab: list[str]) -> sp.csr_matrix:
+def bag_of_words(texts: list[str], vocab: list[str], chunk: int = 2500) -> sp.csr_matrix:
     """Count matrix (len(texts), len(vocab)), int32 CSR with sorted indices.
 
-    All texts go through one regex scan (joined by a separator token) and the counts are built
-    with numpy, so 25,000 reviews take a few seconds.
+    Reviews go through the regex in blocks of ``chunk`` (joined by a separator token, one scan
+    a block) and the counts are built with numpy, so 25,000 reviews take a few seconds and the
+    token strings of only one block are alive at a time.
     """
     index = _Index((w, i) for i, w in enumerate(vocab))
     index[_SEP] = -2
-    joined = f" {_SEP} ".join(t.replace(_SEP, " ") for t in texts)
-    tokens = TOKEN_RE.findall(_clean(joined))
-    ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
-    rows = np.cumsum(ids == -2)
-    keep = ids >= 0
     v = len(vocab)
-    keys, counts = np.unique(rows[keep] * v + ids[keep], return_counts=True)
-    r, c = np.divmod(keys, v)
+    keys, counts = [], []
+    for start in range(0, len(texts), chunk):
+        block = texts[start:start + chunk]
+        joined = f" {_SEP} ".join(t.replace(_SEP, " ") for t in block)
+        tokens = TOKEN_RE.findall(_clean(joined))
+        ids = np.fromiter(map(index.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        del tokens
+        rows = start + np.cumsum(ids == -2)
+        keep = ids >= 0
+        k, c = np.unique(rows[keep] * v + ids[keep], return_counts=True)
+        keys.append(k)
+        counts.append(c)
+    key = np.concatenate(keys) if keys else np.zeros(0, dtype=np.int64)
+    r, col = np.divmod(key, v)
     indptr = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=len(texts)), out=indptr[1:])
-    return sp.csr_matrix((counts.astype(np.int32), c.astype(np.int32), indptr), shape=(len(texts), v))
+    data = np.concatenate(counts).astype(np.int32) if counts else np.zeros(0, dtype=np.int32)
+    return sp.csr_matrix((data, col.astype(np.int32), indptr), shape=(len(texts), v))
 
 
 def parse_feat_lines(lines, vocab_size: int, name: str = "labeledBow.feat"):
