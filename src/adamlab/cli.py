@@ -23,14 +23,18 @@ def _add_data(sub) -> None:
 def _data_fetch(args) -> int:
     from . import data
 
-    try:
-        paths = data.fetch(args.dataset)
-    except data.DataError as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    for p in paths:
-        print(f"ok  {p}")
-    return 0
+    names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
+    failed = False
+    for name in names:
+        try:
+            paths = data.fetch(name)
+        except data.DataError as e:
+            print(f"error: {name}: {e}", file=sys.stderr)
+            failed = True
+            continue
+        for p in paths:
+            print(f"ok  {p}")
+    return 1 if failed else 0
 
 
 def _data_check(args) -> int:
