@@ -19,7 +19,7 @@ import time
 import numpy as np
 
 from adamlab import data
-from adamlab.data import cifar10
+from adamlab.data import cifar10, imdb
 
 
 def timed(fn):
@@ -39,6 +39,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--whiten", action="store_true", help="also time CIFAR-10 with ZCA whitening")
+    ap.add_argument("--tokeniser", action="store_true",
+                    help="also time the IMDB tokeniser on the 25,000 training reviews (no cache)")
     args = ap.parse_args()
 
     print(f"data directory        {data.data_dir()}")
@@ -69,6 +71,15 @@ def main() -> None:
         med = statistics.median(times)
         verdict = "" if target is None else f"< {target:.0f} s: {'yes' if med < target else 'NO'}"
         print(f"{name:<44}{first:9.2f}{med:10.2f}{med / ref:11.0f}  {verdict}")
+    if args.tokeniser:
+        acl = imdb.prepare()
+        vocab = imdb.read_vocab(acl / "imdb.vocab")
+        read_s, texts = timed(lambda: imdb.read_texts(imdb.list_reviews(acl / "train").paths))
+        bow_s, counts = timed(lambda: imdb.bag_of_words(texts, vocab))
+        mb = sum(len(t) for t in texts) / 1e6
+        print(f"\nIMDB tokeniser, 25,000 train reviews ({mb:.0f} M characters): read {read_s:.2f} s, "
+              f"tokenise + count {bow_s:.2f} s ({bow_s / ref:.0f} x machine), "
+              f"{counts.sum() / bow_s / 1e6:.1f} M in-vocabulary tokens/s")
 
 
 if __name__ == "__main__":
