@@ -14,8 +14,8 @@ Features: :func:`load_imdb_bow` keeps the ``num_words`` most frequent words (ind
 ``num_words``) and returns **binary** features by default (1.0 if the word occurs in the review),
 float32 CSR. Why binary: the paper only says "bag-of-words"; counts are heavy-tailed ("the" occurs
 56 times in one review) and would give a few features most of the gradient of a logistic
-regression, while presence features stay in {0, 1}, the usual choice for sentiment BoW with
-logistic regression and for the dropout-on-inputs of Wang & Manning (2013) that the paper follows.
+regression, while presence features stay in {0, 1}, a common choice for sentiment bag-of-words
+with linear models, and 50% dropout on them (the paper's Section 6.1) keeps that scale.
 ``binary=False`` gives the raw counts.
 
 Tokeniser (used when the ``.feat`` files are absent, e.g. in the repacked copy CI uses). It was
