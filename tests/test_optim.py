@@ -839,3 +839,63 @@ def test_optimize_returns_the_path_and_leaves_theta0_alone():
         problems.optimize(SGD(), quad, theta0, -1)
     with pytest.raises(ValueError, match="1-D vector"):
         problems.optimize(SGD(), quad, np.zeros((2, 2)), 1)
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_worker_threads_give_bit_identical_results(name, monkeypatch):
+    """Large updates are split across threads; element-wise rules make the split invisible."""
+    rng = np.random.default_rng(5)
+    shapes = {"w": (37, 11), "b": (50,), "v": (3, 3, 9)}
+    start = {n: rng.standard_normal(s) for n, s in shapes.items()}
+    grads = [{n: rng.standard_normal(s) for n, s in shapes.items()} for _ in range(5)]
+
+    def run(threads):
+        base.set_num_threads(threads)
+        params = {n: p.copy() for n, p in start.items()}
+        opt = CONFIGS[name]()
+        for g in grads:
+            opt.update(params, g)
+        return params, opt.state_dict()
+
+    monkeypatch.setattr(base, "CHUNK", 16)
+    monkeypatch.setattr(base, "PARALLEL_MIN", 1)  # force the threaded path on small arrays
+    old = base.get_num_threads()
+    try:
+        p1, s1 = run(1)
+        p3, s3 = run(3)
+    finally:
+        base.set_num_threads(old)
+    for n in shapes:
+        assert np.array_equal(p1[n], p3[n])
+        for slot in s1["state"][n]:
+            assert np.array_equal(s1["state"][n][slot], s3["state"][n][slot])
+
+
+def test_threaded_finiteness_check_names_the_parameter_and_changes_nothing(monkeypatch):
+    monkeypatch.setattr(base, "PARALLEL_MIN", 1)
+    old = base.get_num_threads()
+    base.set_num_threads(2)
+    try:
+        params = {"a": np.ones(100), "b": np.ones(100)}
+        grads = {"a": np.ones(100), "b": np.ones(100)}
+        grads["b"][73] = np.nan
+        opt = Adam()
+        with pytest.raises(FloatingPointError, match="'b'"):
+            opt.update(params, grads)
+        assert opt.t == 0 and np.array_equal(params["a"], np.ones(100))
+    finally:
+        base.set_num_threads(old)
+
+
+@pytest.mark.parametrize("bad", [0, -1, 1.5, True, "2"])
+def test_set_num_threads_rejects_bad_counts(bad):
+    with pytest.raises(ValueError, match="number of threads"):
+        base.set_num_threads(bad)
+
+
+def test_split_balances_work_across_workers():
+    jobs = [(None, None, None, 0, 10)] * 7
+    groups = base._split(jobs, 3)
+    assert len(groups) == 3 and sum(len(g) for g in groups) == 7
+    assert max(len(g) for g in groups) - min(len(g) for g in groups) <= 1
+    assert base._split(jobs, 1) == [jobs]
