@@ -15,6 +15,18 @@ What is measured (time.perf_counter; after warm-up, the median of several repeat
   2048 x 2048 matmul) for context. Ratios to these are comparable across machines; the absolute
   numbers are not.
 
+Threads: Adam.update splits large updates across worker threads (adamlab.optim.set_num_threads;
+default $ADAMLAB_NUM_THREADS, else the CPU count, at most 4), while a NumPy ufunc runs on one core.
+A fair bandwidth reference therefore uses the same number of threads: the triad is measured on one
+thread and split the same way over Adam's thread count (ufuncs release the GIL), and the bandwidth
+target compares Adam.update with the triad at the same thread count. Adam.update on one thread is
+reported beside it. The naive transcription is single-threaded by nature; the speed-up target is
+taken at Adam's default thread count, and the one-thread speed-up is shown too.
+
+Triad variants: the plain two-pass form (np.multiply(c, s, out=a); np.add(a, b, out=a)) and the same
+two passes over cache-sized blocks (the second pass then reads a from cache). The faster of the two
+is the reference, so the reference is the fastest plain-NumPy triad we know.
+
 Bytes: one Adam step must read θ, g, m, v and write θ, m, v: 7 arrays x 4 bytes per parameter; the
 effective GB/s counts exactly that (extra passes an implementation makes are not credited). The
 triad is counted as 3 arrays (read b, c; write a) although NumPy runs it as two passes
@@ -51,10 +63,14 @@ import time
 
 import numpy as np
 
+from concurrent.futures import ThreadPoolExecutor
+
+import adamlab.optim as optim
 from adamlab.optim import Adam
 from adamlab.optim.adam import algorithm1_step
 
 N_PARAMS = 10_000_000
+BLOCK = 1 << 16  # elements per block of the blocked triad (256 KiB per float32 array)
 BYTES_ADAM = 7 * 4  # read θ, g, m, v; write θ, m, v (float32)
 BYTES_TRIAD = 3 * 4  # read b, c; write a (float32), whatever the number of passes
 TARGET_SPEEDUP = 3.5
@@ -103,10 +119,25 @@ def make_layout(n, pieces, rng):
     return params, grads
 
 
+def adam_threads():
+    """Adam.update's thread count, or None for an adamlab without set_num_threads."""
+    get = getattr(optim, "get_num_threads", None)
+    return get() if get is not None else None
+
+
 def bench_adam(n, pieces, repeats, warmup, rng):
     params, grads = make_layout(n, pieces, rng)
     opt = Adam(lr=1e-3)
     ours = summary(timed(lambda: opt.update(params, grads), repeats, warmup), BYTES_ADAM * n)
+    threads = adam_threads()
+    ours_1 = None
+    if threads is not None and threads > 1:
+        optim.set_num_threads(1)
+        try:
+            ours_1 = summary(timed(lambda: opt.update(params, grads), repeats, warmup),
+                             BYTES_ADAM * n)
+        finally:
+            optim.set_num_threads(threads)
 
     # The naive transcription keeps its own state and rebinds the new arrays it returns.
     state = {k: [p.copy(), np.zeros_like(p), np.zeros_like(p)] for k, p in params.items()}
@@ -122,25 +153,54 @@ def bench_adam(n, pieces, repeats, warmup, rng):
     dtypes = {s[i].dtype for s in state.values() for i in range(3)}
     if dtypes != {np.dtype(np.float32)}:
         raise RuntimeError(f"naive transcription changed the dtype to {dtypes}")
-    return ours, summary(naive_times, BYTES_ADAM * n)
+    return ours, ours_1, summary(naive_times, BYTES_ADAM * n)
 
 
-def bench_streams(n, repeats, warmup, rng):
+def triad_plain(a, b, c, s):
+    """a = b + s*c in two whole-array passes, no temporaries."""
+    np.multiply(c, s, out=a)
+    np.add(a, b, out=a)
+
+
+def triad_blocked(a, b, c, s):
+    """a = b + s*c in two passes per cache-sized block (the add reads a from cache)."""
+    for i in range(0, a.size, BLOCK):
+        j = min(i + BLOCK, a.size)
+        np.multiply(c[i:j], s, out=a[i:j])
+        np.add(a[i:j], b[i:j], out=a[i:j])
+
+
+def bench_streams(n, repeats, warmup, rng, threads):
+    """Triads (plain and blocked, on 1 and on ``threads`` threads) and a one-pass add."""
     a = np.empty(n, dtype=np.float32)
     b = rng.standard_normal(n, dtype=np.float32)
     c = rng.standard_normal(n, dtype=np.float32)
     s = np.float32(1.5)
-
-    def triad():  # a = b + s*c, the fastest plain-NumPy way: two passes, no temporaries
-        np.multiply(c, s, out=a)
-        np.add(a, b, out=a)
-
-    def add():  # a = b + c: one pass over three arrays
-        np.add(b, c, out=a)
-
     # Cheap and noisy (a few ms each), so three times the repeats of the Adam measurements.
-    return (summary(timed(triad, 3 * repeats, warmup), BYTES_TRIAD * n),
-            summary(timed(add, 3 * repeats, warmup), BYTES_TRIAD * n))
+    r = 3 * repeats
+    out = {
+        "triad_plain_1": summary(timed(lambda: triad_plain(a, b, c, s), r, warmup), BYTES_TRIAD * n),
+        "triad_blocked_1": summary(timed(lambda: triad_blocked(a, b, c, s), r, warmup),
+                                   BYTES_TRIAD * n),
+        "add_1": summary(timed(lambda: np.add(b, c, out=a), r, warmup), BYTES_TRIAD * n),
+    }
+    if threads > 1:
+        parts = [(a[i:j], b[i:j], c[i:j]) for i, j in
+                 zip(np.linspace(0, n, threads + 1, dtype=int)[:-1],
+                     np.linspace(0, n, threads + 1, dtype=int)[1:])]
+        with ThreadPoolExecutor(threads) as pool:
+            for kind, fn in (("plain", triad_plain), ("blocked", triad_blocked)):
+                def run(fn=fn):
+                    list(pool.map(lambda p: fn(p[0], p[1], p[2], s), parts))
+                out[f"triad_{kind}_{threads}"] = summary(timed(run, r, warmup), BYTES_TRIAD * n)
+    return out
+
+
+def best_triad(streams, threads):
+    """The faster of the plain and blocked triad on ``threads`` threads: (label, summary)."""
+    kinds = [k for k in (f"triad_plain_{threads}", f"triad_blocked_{threads}") if k in streams]
+    key = min(kinds, key=lambda k: streams[k]["median_ms"])
+    return key, streams[key]
 
 
 def bench_gemm(size, repeats, rng):
@@ -201,18 +261,28 @@ def main(argv=None):
 
     rng = np.random.default_rng(0)
     info = machine_info()
-    triad, add = bench_streams(args.n, args.repeats, args.warmup, rng)
+    threads = adam_threads()
+    info["adamlab_threads"] = threads
+    streams = bench_streams(args.n, args.repeats, args.warmup, rng, threads or 1)
+    ref_key, ref = best_triad(streams, threads or 1)
+    ref1_key, ref1 = best_triad(streams, 1)
     layouts = {}
     for pieces in (1, 10):
         label = f"{pieces} x {args.n // pieces:,}"
-        ours, naive = bench_adam(args.n, pieces, args.repeats, args.warmup, rng)
-        layouts[label] = {
+        ours, ours_1, naive = bench_adam(args.n, pieces, args.repeats, args.warmup, rng)
+        r = {
             "adam": ours,
             "naive": naive,
             "speedup_vs_naive": naive["median_ms"] / ours["median_ms"],
-            "fraction_of_triad": ours["gb_per_s"] / triad["gb_per_s"],
-            "fraction_of_add": ours["gb_per_s"] / add["gb_per_s"],
+            "fraction_of_triad": ours["gb_per_s"] / ref["gb_per_s"],
+            "triad_reference": ref_key,
+            "fraction_of_add_1_thread": ours["gb_per_s"] / streams["add_1"]["gb_per_s"],
         }
+        if ours_1 is not None:
+            r["adam_1_thread"] = ours_1
+            r["speedup_vs_naive_1_thread"] = naive["median_ms"] / ours_1["median_ms"]
+            r["fraction_of_triad_1_thread"] = ours_1["gb_per_s"] / ref1["gb_per_s"]
+        layouts[label] = r
     gemm = bench_gemm(2048, max(3, args.repeats // 2), rng)
     met = {label: {"speedup": r["speedup_vs_naive"] >= TARGET_SPEEDUP,
                    "bandwidth": r["fraction_of_triad"] >= TARGET_TRIAD_FRACTION}
@@ -225,9 +295,11 @@ def main(argv=None):
     print(f"machine: {info['machine']} {info['processor'] or ''}, os.cpu_count() = "
           f"{info['cpu_count']}, affinity = {info['cpu_affinity']} cores; numpy {info['numpy']}, "
           f"BLAS {info['blas'].get('name', '?')} {info['blas'].get('version', '')}")
-    print("threads: " + ", ".join(f"{k}={env[k] if env[k] is not None else 'unset'}"
-                                  for k in ENV_VARS[:3])
-          + " (element-wise NumPy is single-threaded; BLAS threads affect only the GEMM)")
+    print(f"threads: Adam.update uses {threads if threads is not None else 1} "
+          f"(adamlab.optim.get_num_threads; ADAMLAB_NUM_THREADS="
+          f"{os.environ.get('ADAMLAB_NUM_THREADS', 'unset')}); "
+          + ", ".join(f"{k}={env[k] if env[k] is not None else 'unset'}" for k in ENV_VARS[:3])
+          + " (BLAS threads affect only the GEMM)")
     print(f"OPENBLAS_CORETYPE={env['OPENBLAS_CORETYPE'] if env['OPENBLAS_CORETYPE'] else 'unset'}")
     load = info["load_average_1min"]
     if load is not None:
@@ -238,33 +310,42 @@ def main(argv=None):
     if "openblas configuration" in info["blas"]:
         print(f"openblas configuration: {info['blas']['openblas configuration']}")
     print()
-    print(f"{'reference':34s} {'ms':>9s} {'GB/s':>14s}")
-    print(f"{'triad a = b + s*c (3 arrays)':34s} {triad['median_ms']:9.2f} "
-          f"{triad['gb_per_s']:6.2f} [{triad['gb_per_s_best']:5.2f}]")
-    print(f"{'add a = b + c (3 arrays, 1 pass)':34s} {add['median_ms']:9.2f} "
-          f"{add['gb_per_s']:6.2f} [{add['gb_per_s_best']:5.2f}]")
-    print(f"{'GEMM float32 2048^3':34s} {gemm['median_ms']:9.2f} "
+    print(f"{'reference (bytes: 3 arrays x 4 B)':40s} {'ms':>9s} {'GB/s':>14s}")
+    names = {"plain": "triad a = b + s*c, 2 passes", "blocked": "triad, 2 passes per block"}
+    for key, r in streams.items():
+        kind, nthreads = key.rsplit("_", 1)
+        title = "add a = b + c, 1 pass" if kind == "add" else names[kind.split("_")[1]]
+        mark = " <- reference" if key in (ref_key, ref1_key) else ""
+        print(f"{title + f' ({nthreads} thr)':40s} {r['median_ms']:9.2f} "
+              f"{r['gb_per_s']:6.2f} [{r['gb_per_s_best']:5.2f}]{mark}")
+    print(f"{'GEMM float32 2048^3 (BLAS threads)':40s} {gemm['median_ms']:9.2f} "
           f"{gemm['gflop_per_s']:6.1f} GFLOP/s [{gemm['gflop_per_s_best']:.1f}]")
     print()
-    print(f"{'layout':16s} {'':18s} {'ms/step':>9s} {'GB/s (7x4 B)':>14s} {'page faults/step':>17s}")
+    print(f"{'layout':16s} {'':24s} {'ms/step':>9s} {'GB/s (7x4 B)':>14s} "
+          f"{'page faults/step':>17s}")
     for label, r in layouts.items():
-        for kind in ("adam", "naive"):
-            s = r[kind]
-            name = "Adam.update" if kind == "adam" else "naive Algorithm 1"
-            print(f"{label:16s} {name:18s} {s['median_ms']:9.2f} "
-                  f"{s['gb_per_s']:6.2f} [{s['gb_per_s_best']:5.2f}] "
-                  f"{s['minor_page_faults_per_run']:17.0f}")
+        rows = [(f"Adam.update ({threads or 1} thr)", r["adam"])]
+        if "adam_1_thread" in r:
+            rows.append(("Adam.update (1 thr)", r["adam_1_thread"]))
+        rows.append(("naive Algorithm 1 (1 thr)", r["naive"]))
+        for name, s_ in rows:
+            print(f"{label:16s} {name:24s} {s_['median_ms']:9.2f} "
+                  f"{s_['gb_per_s']:6.2f} [{s_['gb_per_s_best']:5.2f}] "
+                  f"{s_['minor_page_faults_per_run']:17.0f}")
         print(f"{'':16s} speed-up vs naive {r['speedup_vs_naive']:5.2f}x "
               f"(target >= {TARGET_SPEEDUP}: {'met' if met[label]['speedup'] else 'MISSED'}); "
-              f"fraction of triad {r['fraction_of_triad']:.2f} "
-              f"(target >= {TARGET_TRIAD_FRACTION}: {'met' if met[label]['bandwidth'] else 'MISSED'})"
-              f"; of 1-pass add {r['fraction_of_add']:.2f}")
+              f"fraction of triad ({threads or 1} thr) {r['fraction_of_triad']:.2f} "
+              f"(target >= {TARGET_TRIAD_FRACTION}: "
+              f"{'met' if met[label]['bandwidth'] else 'MISSED'})")
+        if "adam_1_thread" in r:
+            print(f"{'':16s} one thread: speed-up vs naive {r['speedup_vs_naive_1_thread']:5.2f}x, "
+                  f"fraction of 1-thread triad {r['fraction_of_triad_1_thread']:.2f}")
     print()
     print("all targets met" if all_met else "TARGETS MISSED")
 
     if args.json:
         record = {"n_params": args.n, "repeats": args.repeats, "warmup": args.warmup,
-                  "machine": info, "triad": triad, "add": add, "gemm_2048_float32": gemm,
+                  "machine": info, "streams": streams, "gemm_2048_float32": gemm,
                   "layouts": layouts, "targets": {"speedup_vs_naive": TARGET_SPEEDUP,
                                                   "fraction_of_triad": TARGET_TRIAD_FRACTION},
                   "met": met, "all_met": all_met}
