@@ -337,13 +337,14 @@ def test_elementwise_independence(name, seed, n, data):
 
 @pytest.mark.parametrize("name", ["Adam", "AdaMax", "RMSProp", "SGD"])
 def test_elementwise_independence_across_chunks(name):
-    """Arrays larger than any internal chunk (here 300 001 entries, odd) agree with small pieces."""
+    """Arrays larger than any internal chunk, and large enough to be split across worker threads
+    (here 2**20 + 12 345 entries, odd), agree bit for bit with updates of small pieces."""
     make = ALL_OPTIMIZERS[name]
-    n = 300_001
-    grads = gradient_sequence(3, 4, n, sparse=True)
+    n = 2**20 + 12_345
+    grads = gradient_sequence(3, 3, n, sparse=True)
     theta0 = np.random.default_rng(4).normal(size=n)
     whole = run(make(), grads, theta0)[-1]
-    cut = [0, 1, 77_777, 200_000, n]
+    cut = [0, 1, 77_777, 524_289, 1_000_000, n]
     for lo, hi in zip(cut[:-1], cut[1:]):
         np.testing.assert_array_equal(run(make(), grads[:, lo:hi], theta0[lo:hi])[-1],
                                       whole[lo:hi])
