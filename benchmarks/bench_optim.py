@@ -33,7 +33,7 @@ triad is counted as 3 arrays (read b, c; write a) although NumPy runs it as two 
 (a ← s·c, then a ← a + b: 5 array transfers), so its GB/s understates what the memory system
 delivers. Counting it that way matches how Adam is counted (minimum traffic of the operation), but
 it makes the reference slower than the true bandwidth, so the Adam/triad ratio flatters Adam. A
-single-pass 3-array stream (np.add(b, c, out=a)) is reported beside it for that reason.
+single-pass 3-array stream (np.add(b, c, out=a), one thread) is reported beside it for that reason.
 
 Targets: Adam.update at least 3.5x faster than the naive transcription, and at least 0.55 of the
 triad's GB/s (both layouts).
