@@ -53,6 +53,7 @@ CONFIGS = {
     "Adam(bias_correction=False)": lambda: Adam(bias_correction=False),
     "AMSGrad(bias_correction=True)": lambda: AMSGrad(bias_correction=True),
     "Adam(eps=0)": lambda: Adam(eps=0.0),
+    "AdaGrad(eps=0)": lambda: AdaGrad(eps=0.0),
 }
 
 
@@ -92,7 +93,7 @@ BAD_HYPER = {
     SGD: {"lr": LR_BAD},
     Momentum: {"lr": LR_BAD, "momentum": UNIT_BAD},
     Nesterov: {"lr": LR_BAD, "momentum": UNIT_BAD},
-    AdaGrad: {"lr": LR_BAD, "eps": POS_BAD},
+    AdaGrad: {"lr": LR_BAD, "eps": NONNEG_BAD},
     RMSProp: {"lr": LR_BAD, "beta2": UNIT_BAD, "eps": NONNEG_BAD, "momentum": UNIT_BAD,
               "bias_correction": BOOL_BAD},
     AdaDelta: {"lr": LR_BAD, "rho": UNIT_BAD, "eps": POS_BAD},
@@ -211,8 +212,10 @@ def test_finiteness_check_tells_overflowing_sum_from_non_finite_entries(n):
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
 def test_bad_dtypes_and_types_raise_type_error(cls):
-    with pytest.raises(TypeError, match="parameter 'i' must have a floating dtype, got int64"):
+    with pytest.raises(TypeError, match="parameter 'i' must be float32 or float64, got int64"):
         cls().update({"i": np.arange(3)}, {"i": np.ones(3)})
+    with pytest.raises(TypeError, match="parameter 'h' must be float32 or float64, got float16"):
+        cls().update({"h": np.zeros(3, np.float16)}, {"h": np.ones(3, np.float16)})
     with pytest.raises(TypeError, match=r"grad 'x' has dtype float64 but the parameter has dtype float32"):
         cls().update({"x": np.ones(3, np.float32)}, {"x": np.ones(3)})
     with pytest.raises(TypeError, match="grad 'x' must be a numpy array, got list"):
@@ -285,14 +288,14 @@ ZERO_GRAD_AFTER_WARMUP_IS_NOOP = {
     "AdaDelta": True, "Adam": False, "AdaMax": False, "AMSGrad": False,
     "RMSProp(momentum, bias_correction)": False, "Adam(beta1_decay, inverse_sqrt)": False,
     "Adam(bias_correction=False)": False, "AMSGrad(bias_correction=True)": False,
-    "Adam(eps=0)": False,
+    "Adam(eps=0)": False, "AdaGrad(eps=0)": True,
 }
 
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_zero_gradient_from_fresh_state_is_a_noop(name):
-    # With all state at zero every rule gives a zero step; AdaMax (u = 0) and Adam(eps=0)
-    # (√v = 0) would give 0/0 without their guard.
+    # With all state at zero every rule gives a zero step; AdaMax (u = 0), Adam(eps=0) (√v = 0) and
+    # AdaGrad(eps=0) (√s = 0) would give 0/0 without their guard.
     opt = CONFIGS[name]()
     params = make_params()
     before = copy.deepcopy(params)
@@ -568,7 +571,7 @@ def test_adagrad_is_the_limit_of_adam():
     scales = np.array([1.0, 10.0, 100.0])
     fun = lambda th: problems.quadratic(th, scales)  # noqa: E731
     theta0 = np.array([1.0, -1.0, 0.5])
-    ada = problems.optimize(AdaGrad(lr=0.1, eps=1e-300), fun, theta0, 50)
+    ada = problems.optimize(AdaGrad(lr=0.1, eps=0.0), fun, theta0, 50)
     errors = []
     for delta in [1e-2, 1e-3, 1e-4, 1e-5]:
         adam = Adam(lr=inverse_sqrt(0.1), beta1=0.0, beta2=1.0 - delta, eps=0.0)
@@ -747,7 +750,7 @@ def test_temporal_average_checks_params():
     avg.update(make_params())
     with pytest.raises(ValueError, match="missing: 'b'"):
         avg.update({"w": np.zeros((3, 4))})
-    with pytest.raises(TypeError, match="floating dtype"):
+    with pytest.raises(TypeError, match="float32 or float64"):
         TemporalAverage().update({"i": np.arange(3)})
 
 

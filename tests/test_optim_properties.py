@@ -80,9 +80,7 @@ SCALE_INVARIANT = {
     "RMSProp eps=0 momentum": lambda b1, b2, lr: RMSProp(lr=lr, beta2=b2, eps=0.0, momentum=b1),
     "RMSProp eps=0 bias-corrected": lambda b1, b2, lr: RMSProp(lr=lr, beta2=b2, eps=0.0,
                                                                bias_correction=True),
-    # AdaGrad rejects eps = 0 ("eps must be positive"), unlike Adam and RMSProp. 1e-300 is below
-    # half an ulp of every √s in these runs (√s ≥ 1e-4), so √s + ε == √s exactly: effectively 0.
-    "AdaGrad eps=1e-300": lambda b1, b2, lr: AdaGrad(lr=lr, eps=1e-300),
+    "AdaGrad eps=0": lambda b1, b2, lr: AdaGrad(lr=lr, eps=0.0),
     "AMSGrad eps=0": lambda b1, b2, lr: AMSGrad(lr=lr, beta1=b1, beta2=b2, eps=0.0),
 }
 

@@ -7,17 +7,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Optimizer, check_positive
+from .base import Optimizer, check_nonnegative
 
 
 class AdaGrad(Optimizer):
-    """Diagonal AdaGrad: s ← s + g²; θ ← θ − α·g/(√s + ε)  (Duchi et al. 2011; Adam paper §5)."""
+    """Diagonal AdaGrad: s ← s + g²; θ ← θ − α·g/(√s + ε)  (Duchi et al. 2011; Adam paper §5).
+
+    ``eps=0`` is Duchi et al.'s form without ε; where s = 0 every gradient so far was 0 and the step
+    is 0, not 0/0.
+    """
 
     slots = ("sum_sq",)
 
     def __init__(self, lr=0.01, eps=1e-8) -> None:
         super().__init__(lr)
-        self.eps = check_positive("eps", eps)
+        self.eps = check_nonnegative("eps", eps)
 
     def hyperparams(self) -> dict:
         return {"lr": self.lr, "eps": self.eps}
@@ -30,6 +34,9 @@ class AdaGrad(Optimizer):
         np.add(s, w, out=s)  # s_t ← s_{t−1} + g_t²
         np.sqrt(s, out=w)
         np.add(w, self.eps, out=w)
-        np.divide(g, w, out=w)
+        if self.eps == 0.0:
+            np.divide(g, w, out=w, where=w != 0)  # s = 0 means g = 0: w is already 0 there
+        else:
+            np.divide(g, w, out=w)
         np.multiply(w, lr, out=w)
         np.subtract(theta, w, out=theta)  # θ_t ← θ_{t−1} − α·g_t/(√s_t + ε)

@@ -81,6 +81,9 @@ class Adam(Optimizer):
     Parameters: ``lr`` (α, float or schedule), ``beta1``, ``beta2`` in [0, 1), ``eps`` ≥ 0,
     ``bias_correction`` (False: θ ← θ − α·m/(√v + ε)), ``beta1_decay`` (λ in (0, 1) or None:
     β1,t = β1·λ^(t−1), Theorem 4.1).
+
+    Overflow: a finite gradient with g² beyond the dtype's range (|g| > 1.8e19 in float32) makes
+    v_t infinite, and that entry's step is 0 from then on; no error is raised (torch behaves alike).
     """
 
     slots = ("m", "v")

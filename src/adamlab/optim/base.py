@@ -122,6 +122,7 @@ def all_finite(a: np.ndarray) -> bool:
     return bool(np.isfinite(a).all())
 
 
+_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))  # what the update rules support
 _SMALL = 1 << 12  # below this, np.errstate costs more than the allocating test
 
 
@@ -231,8 +232,10 @@ class Stateful:
         for name, p in params.items():
             if not isinstance(p, np.ndarray):
                 raise TypeError(f"parameter {name!r} must be a numpy array, got {type(p).__name__}")
-            if p.dtype.kind != "f":
-                raise TypeError(f"parameter {name!r} must have a floating dtype, got {p.dtype}")
+            if p.dtype not in _DTYPES:
+                # float16 is refused too: ε = 1e-8 rounds to 0 there and the guards against 0/0,
+                # which test the Python value of ε, would not see it.
+                raise TypeError(f"parameter {name!r} must be float32 or float64, got {p.dtype}")
         if self.state:
             missing = set(self.state) - set(params)
             extra = set(params) - set(self.state)
