@@ -48,3 +48,13 @@ def test_table_has_one_row_per_claim():
     lines = claims.claims_table().splitlines()
     assert len(lines) == 2 + len(claims.CLAIMS)
     assert all(line.startswith(f"| {c.id} |") for line, c in zip(lines[2:], claims.CLAIMS))
+
+
+def test_claims_table_has_four_cells_per_row():
+    # C21's "|Δ_t| ≤ α" once split its row into six cells; pipes inside a cell must be escaped.
+    lines = claims.claims_table().splitlines()
+    assert len(lines) == 2 + len(claims.CLAIMS)
+    for line in lines:
+        cells = re.split(r"(?<!\\)\|", line)[1:-1]
+        assert len(cells) == 4, line
+    assert "\\|Δ_t\\|" in claims.claims_table()

@@ -96,10 +96,16 @@ def claims_by_chapter() -> dict[str, list[str]]:
     return out
 
 
+def _cell(text: str) -> str:
+    """Escape the pipes of ``|Δ_t|`` so that they do not split a Markdown table cell."""
+    return text.replace("|", "\\|")
+
+
 def claims_table() -> str:
     """The claims as a Markdown table: id, claim, paper section, chapter(s)."""
     rows = ["| id | claim | paper | chapter |", "|---|---|---|---|"]
     for c in CLAIMS:
         chapters = "planned" if c.planned else ", ".join(f"`{ch}`" for ch in c.chapters)
-        rows.append(f"| {c.id} | {c.statement} | {c.section} | {chapters} |")
+        cells = (c.id, c.statement, c.section, chapters)
+        rows.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(rows)
