@@ -60,7 +60,7 @@ class Momentum(Optimizer):
         np.add(theta, vel, out=theta)  # θ_t ← θ_{t−1} + v_t
 
 
-class Nesterov(Optimizer):
+class Nesterov(Momentum):
     """Nesterov's accelerated gradient, Sutskever et al. 2013 eq. (2).
 
     The paper's iteration is v_t = μ·v_{t−1} − α·∇f(θ_{t−1} + μ·v_{t−1}), θ_t = θ_{t−1} + v_t: the
@@ -76,16 +76,8 @@ class Nesterov(Optimizer):
 
     This is exactly eq. (2) (substitute θ_t = φ_t − μ·v_t). The paper's iterate θ_t is
     ``params[name] - momentum * opt.state[name]["velocity"]``. With ``momentum=0`` it is SGD.
+    Hyper-parameters and state are Momentum's; only the rule differs.
     """
-
-    slots = ("velocity",)
-
-    def __init__(self, lr=0.01, momentum=0.9) -> None:
-        super().__init__(lr)
-        self.momentum = check_unit_interval("momentum", momentum)
-
-    def hyperparams(self) -> dict:
-        return {"lr": self.lr, "momentum": self.momentum}
 
     def _step(self, theta, g, state, work, c) -> None:
         (lr,) = c
