@@ -134,7 +134,7 @@ def test_download_checksum_mismatch_leaves_nothing(tmp_path, http_server, online
     res = resource([http_server.url("/payload.bin")])
     with pytest.raises(ChecksumError, match="checksum mismatch"):
         _store.download(res, tmp_path, progress=False)
-    assert leftovers(tmp_path / "demo") == []
+    assert leftovers(tmp_path) == []  # not even the folder it made
 
 
 def test_download_dropped_connection_leaves_nothing(tmp_path, http_server, online):
@@ -142,7 +142,7 @@ def test_download_dropped_connection_leaves_nothing(tmp_path, http_server, onlin
     res = resource([http_server.url("/payload.bin")])
     with pytest.raises(FetchError, match="IncompleteRead"):
         _store.download(res, tmp_path, progress=False)
-    assert leftovers(tmp_path / "demo") == []
+    assert leftovers(tmp_path) == []  # not even the folder it made
 
 
 def test_download_falls_back_to_mirrors(tmp_path, http_server, online):
@@ -207,3 +207,12 @@ def test_safe_extract_requires_the_expected_top_folder(tmp_path):
     with pytest.raises(FormatError, match="no top-level folder top/"):
         _store.safe_extract(tar, tmp_path / "dest", "top")
     assert leftovers(tmp_path / "dest") == []
+
+
+def test_failed_download_keeps_folders_that_existed(tmp_path, http_server, online):
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "other.bin").write_bytes(b"x")
+    http_server.routes["/payload.bin"] = (PAYLOAD[::-1], "ok")
+    with pytest.raises(ChecksumError):
+        _store.download(resource([http_server.url("/payload.bin")]), tmp_path, progress=False)
+    assert leftovers(tmp_path / "demo") == ["other.bin"]

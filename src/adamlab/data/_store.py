@@ -303,6 +303,7 @@ def download(res: Resource, root: Path | None = None, *, progress: bool = True,
         raise FetchError(f"{res.relpath} has no download URL; see the dataset's documentation")
     root = data_dir() if root is None else Path(root)
     dest = res.path(root)
+    new_dirs = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
     failures: list[str] = []
     checksum_failures = 0
@@ -326,6 +327,11 @@ def download(res: Resource, root: Path | None = None, *, progress: bool = True,
             failures.append(f"{url}: {type(e).__name__}: {e}")
         finally:
             _unlink(tmp)
+    for d in new_dirs:  # innermost first: the folders this call created, if still empty
+        try:
+            d.rmdir()
+        except OSError:
+            break
     cls = ChecksumError if checksum_failures == len(res.urls) else FetchError
     raise cls(f"could not fetch {res.relpath}; nothing was kept:\n  " + "\n  ".join(failures))
 
