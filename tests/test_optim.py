@@ -846,11 +846,16 @@ def test_optimize_returns_the_path_and_leaves_theta0_alone():
 
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_worker_threads_give_bit_identical_results(name, monkeypatch):
-    """Large updates are split across threads; element-wise rules make the split invisible."""
+    """Large updates are split across threads; element-wise rules make the split invisible.
+
+    The chunks are large enough (4096) for NumPy to release the GIL inside each ufunc call, so the
+    workers really run at the same time; a worker writing into another worker's scratch buffers
+    (the race this guards against) shows up as a difference.
+    """
     rng = np.random.default_rng(5)
-    shapes = {"w": (37, 11), "b": (50,), "v": (3, 3, 9)}
+    shapes = {"w": (301, 997), "b": (40_000,), "v": (3, 3, 9)}
     start = {n: rng.standard_normal(s) for n, s in shapes.items()}
-    grads = [{n: rng.standard_normal(s) for n, s in shapes.items()} for _ in range(5)]
+    grads = [{n: rng.standard_normal(s) for n, s in shapes.items()} for _ in range(3)]
 
     def run(threads):
         base.set_num_threads(threads)
@@ -860,18 +865,18 @@ def test_worker_threads_give_bit_identical_results(name, monkeypatch):
             opt.update(params, g)
         return params, opt.state_dict()
 
-    monkeypatch.setattr(base, "CHUNK", 16)
-    monkeypatch.setattr(base, "PARALLEL_MIN", 1)  # force the threaded path on small arrays
+    monkeypatch.setattr(base, "CHUNK", 4096)
+    monkeypatch.setattr(base, "PARALLEL_MIN", 1)  # 340k elements: below the default threshold
     old = base.get_num_threads()
     try:
         p1, s1 = run(1)
-        p3, s3 = run(3)
+        p4, s4 = run(4)
     finally:
         base.set_num_threads(old)
     for n in shapes:
-        assert np.array_equal(p1[n], p3[n])
+        assert np.array_equal(p1[n], p4[n])
         for slot in s1["state"][n]:
-            assert np.array_equal(s1["state"][n][slot], s3["state"][n][slot])
+            assert np.array_equal(s1["state"][n][slot], s4["state"][n][slot])
 
 
 def test_threaded_finiteness_check_names_the_parameter_and_changes_nothing(monkeypatch):
@@ -902,3 +907,21 @@ def test_split_balances_work_across_workers():
     assert len(groups) == 3 and sum(len(g) for g in groups) == 7
     assert max(len(g) for g in groups) - min(len(g) for g in groups) <= 1
     assert base._split(jobs, 1) == [jobs]
+
+
+def test_read_only_parameter_is_rejected_before_anything_changes():
+    params = {"a": np.ones(5), "b": np.ones(5)}
+    params["b"].flags.writeable = False
+    opt = Adam()
+    with pytest.raises(ValueError, match="parameter 'b' is read-only"):
+        opt.update(params, {"a": np.ones(5), "b": np.ones(5)})
+    assert opt.t == 0 and opt.state == {} and np.array_equal(params["a"], np.ones(5))
+
+
+@pytest.mark.parametrize("raw", ["auto", "0", "-2", "1.5"])
+def test_bad_thread_count_in_the_environment_names_the_variable(raw, monkeypatch):
+    monkeypatch.setenv("ADAMLAB_NUM_THREADS", raw)
+    with pytest.raises(ValueError, match="ADAMLAB_NUM_THREADS must be a positive integer"):
+        base._threads_from_env()
+    monkeypatch.setenv("ADAMLAB_NUM_THREADS", "3")
+    assert base._threads_from_env() == 3

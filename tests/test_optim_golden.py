@@ -58,7 +58,7 @@ import adamlab.optim as optim
 
 DATA = pathlib.Path(__file__).parent / "data"
 GOLDEN = DATA / "golden_torch.npz"
-REGENERATE = "/work/torchenv/bin/python tests/data/make_golden.py (see its docstring)"
+REGENERATE = "python tests/data/make_golden.py in a venv with torch==2.13.0 (see its docstring)"
 
 RTOL64, ATOL64 = 1e-12, 1e-13
 

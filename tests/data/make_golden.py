@@ -7,9 +7,9 @@ the parameters (so an error in one step feeds every later one) and stores every 
 
 torch is NOT a project dependency. Run this script from a separate environment::
 
-    python3 -m venv /work/torchenv
-    /work/torchenv/bin/pip install torch==2.13.0 numpy     # the CPU wheel; no CUDA packages
-    /work/torchenv/bin/python tests/data/make_golden.py    # writes tests/data/golden_torch.npz
+    python3 -m venv ../torchenv
+    ../torchenv/bin/pip install torch==2.13.0 numpy     # the CPU wheel; no CUDA packages
+    ../torchenv/bin/python tests/data/make_golden.py    # writes tests/data/golden_torch.npz
 
 The tests (tests/test_optim_golden.py) never import torch: they import only ``PROBLEM_SEED``,
 ``make_problem`` and ``gradient`` from this file, which need NumPy alone.

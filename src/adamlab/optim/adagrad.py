@@ -14,7 +14,7 @@ class AdaGrad(Optimizer):
     """Diagonal AdaGrad: s ← s + g²; θ ← θ − α·g/(√s + ε)  (Duchi et al. 2011; Adam paper §5).
 
     ``eps=0`` is Duchi et al.'s form without ε; where s = 0 every gradient so far was 0 and the step
-    is 0, not 0/0.
+    is 0, not 0/0. (So is the step of an entry whose g² underflows to 0: |g| < 1e-19 in float32.)
     """
 
     slots = ("sum_sq",)
@@ -35,7 +35,7 @@ class AdaGrad(Optimizer):
         np.sqrt(s, out=w)
         np.add(w, self.eps, out=w)
         if self.eps == 0.0:
-            np.divide(g, w, out=w, where=w != 0)  # s = 0 means g = 0: w is already 0 there
+            np.divide(g, w, out=w, where=w != 0)  # s = 0: g = 0 (or g² underflowed); step 0
         else:
             np.divide(g, w, out=w)
         np.multiply(w, lr, out=w)

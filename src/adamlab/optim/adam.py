@@ -84,6 +84,9 @@ class Adam(Optimizer):
 
     Overflow: a finite gradient with g² beyond the dtype's range (|g| > 1.8e19 in float32) makes
     v_t infinite, and that entry's step is 0 from then on; no error is raised (torch behaves alike).
+    Underflow: with ``eps=0`` an entry with v_t = 0 takes a step of 0, not 0/0. That is exact when
+    every gradient so far was 0 (then m_t = 0 too); it also stops an entry whose g² underflows
+    (|g| < 1e-19 in float32) although its m_t is not 0; any ε > 0 avoids this.
     """
 
     slots = ("m", "v")
@@ -135,7 +138,7 @@ class Adam(Optimizer):
         np.sqrt(self._second_moment(state), out=w)  # √v̂_t = √v_t/√(1 − β2^t): folded into α_t, ε̂
         np.add(w, eps_hat, out=w)
         if eps_hat == 0.0:
-            np.divide(m, w, out=w, where=w != 0)  # ε = 0 and v = 0 (so m = 0): step 0, not NaN
+            np.divide(m, w, out=w, where=w != 0)  # ε = 0, v = 0: step 0, not NaN (see Underflow above)
         else:
             np.divide(m, w, out=w)
         np.multiply(w, alpha_t, out=w)

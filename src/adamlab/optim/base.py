@@ -28,7 +28,8 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 
@@ -131,8 +132,24 @@ _SMALL = 1 << 12  # below this, np.errstate costs more than the allocating test
 #: Updates of at least this many elements in all are split across worker threads.
 PARALLEL_MIN = 1 << 20
 
-_num_threads = max(1, min(int(os.environ.get("ADAMLAB_NUM_THREADS", "0")) or (os.cpu_count() or 1), 4))
+
+
+def _threads_from_env() -> int:
+    raw = os.environ.get("ADAMLAB_NUM_THREADS", "").strip()
+    if not raw:
+        return max(1, min(os.cpu_count() or 1, 4))
+    try:
+        n = int(raw)
+    except ValueError:
+        n = 0
+    if n < 1:
+        raise ValueError(f"ADAMLAB_NUM_THREADS must be a positive integer, got {raw!r}")
+    return n
+
+
+_num_threads = _threads_from_env()
 _executor: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
 
 
 def set_num_threads(n: int) -> None:
@@ -145,10 +162,11 @@ def set_num_threads(n: int) -> None:
     global _num_threads, _executor
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
         raise ValueError(f"the number of threads must be a positive integer, got {n!r}")
-    if _executor is not None and n != _num_threads:
-        _executor.shutdown(wait=True)
-        _executor = None
-    _num_threads = int(n)
+    with _pool_lock:
+        if _executor is not None and n != _num_threads:
+            _executor.shutdown(wait=True)  # lets updates already submitted finish
+            _executor = None
+        _num_threads = int(n)
 
 
 def get_num_threads() -> int:
@@ -158,16 +176,24 @@ def get_num_threads() -> int:
 
 def _pool() -> ThreadPoolExecutor:
     global _executor
-    if _executor is None:
-        _executor = ThreadPoolExecutor(_num_threads, thread_name_prefix="adamlab-optim")
-    return _executor
+    with _pool_lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(_num_threads, thread_name_prefix="adamlab-optim")
+        return _executor
+
+
+def _run_all(fn, groups: list, *args) -> list:
+    """``fn(group, *args, worker)`` for every group, on the pool; waits for all before raising."""
+    futures = [_pool().submit(fn, grp, *args, w) for w, grp in enumerate(groups)]
+    wait(futures)
+    return [f.result() for f in futures]
 
 
 def _workers_for(size: int) -> int:
     return _num_threads if size >= PARALLEL_MIN else 1
 
 
-def _finite_names(jobs: list) -> list:
+def _finite_names(jobs: list, worker: int = 0) -> list:
     """The names of the jobs ``(name, array, 0, size)`` whose array has a non-finite entry."""
     return [name for name, a, _, _ in jobs if not all_finite(a)]
 
@@ -232,6 +258,8 @@ class Stateful:
         for name, p in params.items():
             if not isinstance(p, np.ndarray):
                 raise TypeError(f"parameter {name!r} must be a numpy array, got {type(p).__name__}")
+            if not p.flags.writeable:
+                raise ValueError(f"parameter {name!r} is read-only; the update writes it in place")
             if p.dtype not in _DTYPES:
                 # float16 is refused too: ε = 1e-8 rounds to 0 there and the guards against 0/0,
                 # which test the Python value of ε, would not see it.
@@ -327,6 +355,9 @@ class Optimizer(Stateful):
     parameter's shape and dtype (floating; cast float64 gradients of float32 parameters yourself).
     The first update fixes the set of names: later updates must pass the same names and shapes.
 
+    An optimizer is not meant to be updated from two threads at once (its scratch buffers are
+    shared); large updates use worker threads of their own (see :func:`set_num_threads`).
+
     Cost of the checks: besides the update itself, one streaming read of every gradient (a sum,
     see :func:`all_finite`) before anything is written; about 1.7 ms for 10M float32 entries on
     the project machine, under 10% of an Adam step.
@@ -390,8 +421,7 @@ class Optimizer(Stateful):
         pieces = [(n, piece) for n in params for piece in _pieces(grads[n], workers)]
         groups = _split([(n, piece, 0, piece.size) for n, piece in pieces], workers)
         if len(groups) > 1:
-            results = [_pool().submit(_finite_names, grp) for grp in groups]
-            bad = [n for f in results for n in f.result()]
+            bad = [n for names in _run_all(_finite_names, groups) for n in names]
         else:
             bad = _finite_names(groups[0])
         for name in params:
@@ -429,9 +459,7 @@ class Optimizer(Stateful):
         if len(groups) == 1:
             self._run_chunks(groups[0], c, 0)
         else:
-            futures = [_pool().submit(self._run_chunks, grp, c, w) for w, grp in enumerate(groups)]
-            for f in futures:
-                f.result()
+            _run_all(self._run_chunks, groups, c)
         self.t = t
 
     def _work(self, dtype: np.dtype, worker: int, size: int) -> list[np.ndarray]:

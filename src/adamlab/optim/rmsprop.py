@@ -62,7 +62,7 @@ class RMSProp(Optimizer):
         np.sqrt(v, out=w)
         np.add(w, eps_hat, out=w)  # √v̂_t + ε, times √(1−β2^t) when bias-corrected
         if eps_hat == 0.0:
-            np.divide(g, w, out=w, where=w != 0)  # ε = 0 and v = 0 (g = 0 so far): step 0
+            np.divide(g, w, out=w, where=w != 0)  # ε = 0, v = 0 (g = 0 or g² underflowed): step 0
         else:
             np.divide(g, w, out=w)
         np.multiply(w, lr_t, out=w)  # α·g_t/(√v̂_t + ε)
