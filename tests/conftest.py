@@ -26,6 +26,7 @@ import fcntl
 import gzip
 import os
 import shutil
+import sys
 import tarfile
 from pathlib import Path
 
@@ -56,6 +57,9 @@ def _prepare_mnist(shared: Path, out: Path) -> None:
 
 
 def _prepare_imdb(shared: Path, out: Path) -> None:
+    if not hasattr(tarfile, "data_filter"):  # filter="data" came with Python 3.11.4 / 3.12
+        raise tarfile.TarError(f"extracting safely needs tarfile's filter='data', which Python "
+                               f"{sys.version.split()[0]} lacks; use Python >= 3.11.4")
     (out / "imdb").mkdir(parents=True)
     with tarfile.open(shared / _IMDB_REPACK, "r:gz") as tf:
         tf.extractall(out / "imdb", filter="data")

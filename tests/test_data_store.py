@@ -115,6 +115,61 @@ def test_verified_state_is_cached_until_the_file_changes(tmp_path, monkeypatch):
     assert calls == [path]
 
 
+@pytest.mark.parametrize("copy", ["in place", "cp -p"])
+def test_same_size_edit_with_restored_mtime_is_hashed_again(tmp_path, copy):
+    """Restoring the mtime (os.utime, cp -p, rsync -t, tar) does not hide a change: the
+    record also holds inode, device and ctime, which a user cannot set back."""
+    res = resource()
+    path = res.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    _store.verify(res, tmp_path)
+    st = path.stat()
+    bad = b"\xff" + PAYLOAD[1:]
+    if copy == "in place":
+        with open(path, "r+b") as f:
+            f.write(bad[:1])
+    else:
+        (tmp_path / "bad.bin").write_bytes(bad)
+        os.replace(tmp_path / "bad.bin", path)
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (path.stat().st_size, path.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    assert not _store.is_verified(res, tmp_path)
+    with pytest.raises(ChecksumError, match="sha256 is"):
+        _store.verify(res, tmp_path)
+
+
+def test_a_file_that_changes_while_hashed_is_not_remembered(tmp_path, monkeypatch):
+    res = resource()
+    path = res.path(tmp_path)
+    path.parent.mkdir(parents=True)
+    path.write_bytes(PAYLOAD)
+    real = _store.file_digest
+
+    def digest_then_touch(p, c):
+        got = real(p, c)  # the bytes hashed were right, then someone rewrites the file
+        with open(p, "r+b") as f:
+            f.write(b"\xff")
+        return got
+
+    monkeypatch.setattr(_store, "file_digest", digest_then_touch)
+    with pytest.raises(ChecksumError, match="changed while it was being verified"):
+        _store.verify(res, tmp_path)
+    assert not _store.is_verified(res, tmp_path)
+    monkeypatch.setattr(_store, "file_digest", real)
+    with pytest.raises(ChecksumError, match="sha256 is"):
+        _store.verify(res, tmp_path)
+
+
+def test_new_files_get_the_umask_mode_without_touching_the_umask(tmp_path, monkeypatch):
+    def no_umask(mask):
+        raise AssertionError("os.umask called after import")
+
+    monkeypatch.setattr(os, "umask", no_umask)
+    _store.atomic_write_bytes(tmp_path / "f.bin", b"x")
+    assert (tmp_path / "f.bin").stat().st_mode & 0o777 == 0o666 & ~_store._UMASK
+
+
 # --- downloads from a loopback server -----------------------------------------------------------
 
 
@@ -196,10 +251,25 @@ def test_safe_extract_puts_the_folder_in_place(tmp_path):
 
 def test_safe_extract_refuses_paths_outside_and_leaves_nothing(tmp_path):
     tar = make_tar(tmp_path / "evil.tar.gz", {"top/ok.txt": b"ok", "../escaped.txt": b"bad"})
-    with pytest.raises(FormatError, match="not a readable tar archive"):
-        _store.safe_extract(tar, tmp_path / "dest", "top")
+    with pytest.raises(FormatError, match=r"refusing unsafe member '\.\./escaped\.txt' in .*evil\.tar\.gz"
+                                          r".*tampered with: delete it and run `adamlab data fetch demo`"):
+        _store.safe_extract(tar, tmp_path / "dest", "top", "demo")
     assert not (tmp_path / "escaped.txt").exists()
     assert leftovers(tmp_path / "dest") == []
+
+
+def test_unreadable_archive_says_so_with_the_fetch_command(tmp_path):
+    (tmp_path / "a.tar.gz").write_bytes(b"\x1f\x8b not a tarball")
+    with pytest.raises(FormatError, match=r"(?s)not a readable tar archive .*adamlab data fetch demo"):
+        _store.safe_extract(tmp_path / "a.tar.gz", tmp_path / "dest", "top", "demo")
+
+
+def test_safe_extract_without_the_data_filter_names_the_python_requirement(tmp_path, monkeypatch):
+    tar = make_tar(tmp_path / "a.tar.gz", {"top/x.txt": b"x"})
+    monkeypatch.delattr(tarfile, "data_filter")  # as on Python 3.11.0-3.11.3
+    with pytest.raises(_store.DataError, match=r"filter='data'.*Python >= 3\.11\.4"):
+        _store.safe_extract(tar, tmp_path / "dest", "top")
+    assert not (tmp_path / "dest").exists()
 
 
 def test_safe_extract_requires_the_expected_top_folder(tmp_path):

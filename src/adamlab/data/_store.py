@@ -7,8 +7,11 @@ mirrors). The rules the loaders follow:
 - The data directory is ``$ADAMLAB_DATA`` if set, else a per-user cache directory
   (``$XDG_CACHE_HOME/adamlab`` or ``~/.cache/adamlab``).
 - A file is used only after its checksum matched. The result is remembered in
-  ``<data dir>/.verified.json`` keyed by size and modification time, so a second load does not
-  re-hash 150 MB; a file whose size or mtime changed is hashed again.
+  ``<data dir>/.verified.json`` keyed by the file's size, mtime, inode, device and ctime, so a
+  second load does not re-hash 150 MB. A file whose stat changed is hashed again; ctime cannot be
+  set back by a user, so a same-size edit with its mtime restored (``cp -p``, ``rsync -t``, a tar
+  extraction, ``os.utime``) is caught. The stat is taken before hashing and checked again after,
+  so a file that changes while it is hashed is not remembered as verified.
 - A download goes to a temporary file beside its target and is renamed into place only after the
   checksum matched; on any failure the temporary file is deleted.
 - With ``ADAMLAB_OFFLINE=1`` nothing touches the network: a missing file raises
@@ -37,6 +40,10 @@ ENV_DATA = "ADAMLAB_DATA"
 ENV_OFFLINE = "ADAMLAB_OFFLINE"
 _VERIFIED_FILE = ".verified.json"
 _CHUNK = 1 << 20
+# The process umask, read once at import: os.umask can only be read by setting it, and setting it
+# later would race with other threads creating files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 
 
 class DataError(Exception):
@@ -130,7 +137,13 @@ def file_digest(path: Path, checksum: Checksum) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
-# Verified-state cache: {relpath: {"size", "mtime_ns", "checksum"}}.
+# Verified-state cache: {key: {"stat": [size, mtime_ns, ino, dev, ctime_ns], "checksum"}}.
+
+
+def stat_key(st: os.stat_result) -> list[int]:
+    """What must stay equal for a recorded check to hold: size, mtime, inode, device and ctime
+    (ctime changes on every write, rename or utime and cannot be set back by a user)."""
+    return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns]
 
 
 def _load_verified(root: Path) -> dict:
@@ -149,11 +162,17 @@ def _save_verified(root: Path, state: dict) -> None:
         pass  # a read-only data directory still works, it only re-hashes
 
 
-def _remember(root: Path, relpath: str, path: Path, checksum: Checksum) -> None:
-    st = path.stat()
+def remember(root: Path, key: str, stat: list[int], checksum: str) -> None:
+    """Record that the file (or tree, see imdb) ``key`` with stat ``stat`` matched ``checksum``."""
     state = _load_verified(root)
-    state[relpath] = {"size": st.st_size, "mtime_ns": st.st_mtime_ns, "checksum": str(checksum)}
+    state[key] = {"stat": stat, "checksum": checksum}
     _save_verified(root, state)
+
+
+def recorded(root: Path, key: str, stat: list[int], checksum: str) -> bool:
+    """True if a successful check of ``key`` with exactly this stat and checksum is recorded."""
+    rec = _load_verified(root).get(key)
+    return isinstance(rec, dict) and rec.get("stat") == stat and rec.get("checksum") == checksum
 
 
 def _forget(root: Path, relpath: str) -> None:
@@ -163,22 +182,21 @@ def _forget(root: Path, relpath: str) -> None:
 
 
 def is_verified(res: Resource, root: Path | None = None) -> bool:
-    """True if the file exists and its size/mtime still match a recorded successful check."""
+    """True if the file exists and its stat (size, mtime, inode, device, ctime) still matches a
+    recorded successful check against the pinned checksum."""
     root = data_dir() if root is None else Path(root)
-    path = res.path(root)
     try:
-        st = path.stat()
+        st = res.path(root).stat()
     except OSError:
         return False
-    rec = _load_verified(root).get(res.relpath)
-    return bool(rec) and rec.get("size") == st.st_size and rec.get("mtime_ns") == st.st_mtime_ns \
-        and rec.get("checksum") == str(res.checksum)
+    return recorded(root, res.relpath, stat_key(st), str(res.checksum))
 
 
 def verify(res: Resource, root: Path | None = None) -> Path:
-    """Return the path of ``res`` after checking its checksum (cached by size and mtime).
+    """Return the path of ``res`` after checking its checksum (cached by stat, see above).
 
-    Raises MissingDataError if the file is absent and ChecksumError if its digest differs.
+    Raises MissingDataError if the file is absent and ChecksumError if its digest differs or the
+    file changed while it was being hashed.
     """
     root = data_dir() if root is None else Path(root)
     path = res.path(root)
@@ -189,10 +207,11 @@ def verify(res: Resource, root: Path | None = None) -> Path:
         )
     if is_verified(res, root):
         return path
-    if res.size is not None and path.stat().st_size != res.size:
+    before = stat_key(path.stat())
+    if res.size is not None and before[0] != res.size:
         _forget(root, res.relpath)
         raise ChecksumError(
-            f"{path} has {path.stat().st_size} bytes, expected {res.size}: the file is truncated "
+            f"{path} has {before[0]} bytes, expected {res.size}: the file is truncated "
             f"or corrupt; delete it and run `{fetch_command(res.dataset)}`"
         )
     got = file_digest(path, res.checksum)
@@ -202,7 +221,11 @@ def verify(res: Resource, root: Path | None = None) -> Path:
             f"{path}: {res.checksum.algo} is {got}, expected {res.checksum.hexdigest}: the file "
             f"is corrupt or truncated; delete it and run `{fetch_command(res.dataset)}`"
         )
-    _remember(root, res.relpath, path, res.checksum)
+    if stat_key(path.stat()) != before:
+        _forget(root, res.relpath)
+        raise ChecksumError(f"{path} changed while it was being verified; load it again once "
+                            f"nothing writes to it")
+    remember(root, res.relpath, before, str(res.checksum))
     return path
 
 
@@ -242,9 +265,7 @@ def save_npz(path: Path, **arrays) -> None:
 
 def _umask_mode(fd_or_path) -> None:
     """mkstemp creates files 0600; give the final file the usual mode (0666 minus the umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(fd_or_path, 0o666 & ~umask)
+    os.chmod(fd_or_path, 0o666 & ~_UMASK)
 
 
 def _unlink(path) -> None:
@@ -317,8 +338,8 @@ def download(res: Resource, root: Path | None = None, *, progress: bool = True,
             if got != res.checksum.hexdigest:
                 raise ChecksumError(f"{res.checksum.algo} {got}, expected {res.checksum.hexdigest}")
             _umask_mode(tmp)
-            os.replace(tmp, dest)
-            _remember(root, res.relpath, dest, res.checksum)
+            os.replace(tmp, dest)  # hashed while written; nothing else has the new file yet
+            remember(root, res.relpath, stat_key(dest.stat()), str(res.checksum))
             return dest
         except ChecksumError as e:
             checksum_failures += 1
@@ -369,15 +390,20 @@ def ensure(res: Resource, root: Path | None = None) -> Path:
     return verify(res, root)
 
 
-def safe_extract(archive: Path, dest: Path, members_prefix: str) -> Path:
+def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = "") -> Path:
     """Extract the tarball ``archive`` into ``dest`` and return ``dest / members_prefix``.
 
     Uses tarfile's ``filter="data"`` (no absolute paths, no ``..``, no links outside, no device
-    files). Extraction goes into a temporary directory beside ``dest`` and the top-level folder
-    ``members_prefix`` is renamed into place only after the whole archive was read, so an
-    interrupted extraction leaves nothing half-written.
+    files; Python >= 3.11.4). Extraction goes into a temporary directory beside ``dest`` and the
+    top-level folder ``members_prefix`` is renamed into place only after the whole archive was
+    read, so an interrupted extraction leaves nothing half-written.
     """
     archive, dest = Path(archive), Path(dest)
+    if not hasattr(tarfile, "data_filter"):
+        raise DataError(
+            f"extracting {archive} safely needs tarfile's filter='data', which Python "
+            f"{sys.version.split()[0]} lacks; use Python >= 3.11.4")
+    fix = f"delete it and run `{fetch_command(dataset)}`" if dataset else "delete it and fetch it again"
     dest.mkdir(parents=True, exist_ok=True)
     final = dest / members_prefix
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
@@ -389,8 +415,13 @@ def safe_extract(archive: Path, dest: Path, members_prefix: str) -> Path:
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp / members_prefix, final)
+    except tarfile.FilterError as e:
+        name = e.tarinfo.name if getattr(e, "tarinfo", None) is not None else "?"
+        raise FormatError(
+            f"refusing unsafe member {name!r} in {archive} ({e}); the archive may have been "
+            f"tampered with: {fix}") from e
     except tarfile.TarError as e:
-        raise FormatError(f"{archive} is not a readable tar archive: {e}") from e
+        raise FormatError(f"{archive} is not a readable tar archive ({e}): {fix}") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final

@@ -96,7 +96,7 @@ def _locate(res: Resource, root: Path) -> Path:
     if res.path(root).is_file():
         return verify(res, root)
     if ARCHIVE.path(root).is_file() or not offline():
-        safe_extract(ensure(ARCHIVE, root), root / "cifar10", "cifar-10-batches-bin")
+        safe_extract(ensure(ARCHIVE, root), root / "cifar10", "cifar-10-batches-bin", DATASET)
         return verify(res, root)
     what = " (the CIFAR-10 test set)" if res is TEST else ""
     raise MissingDataError(f"{res.path(root)}{what} is missing; run `{fetch_command(DATASET)}`")
@@ -232,5 +232,5 @@ def fetch(root: Path | None = None) -> list[Path]:
     have = all(r.path(root).is_file() for r in EXTRACTED)
     paths = [] if have and not ARCHIVE.path(root).is_file() else [ensure(ARCHIVE, root)]
     if paths and not have:
-        safe_extract(paths[0], root / "cifar10", "cifar-10-batches-bin")
+        safe_extract(paths[0], root / "cifar10", "cifar-10-batches-bin", DATASET)
     return paths + [verify(r, root) for r in EXTRACTED]

@@ -294,7 +294,7 @@ def prepare(root: Path | None = None) -> Path:
             raise MissingDataError(
                 f"{_acl_dir(root)} (the extracted reviews) and {ARCHIVE.path(root)} are missing; "
                 f"run `{fetch_command(DATASET)}`")
-        safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb")
+        safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb", DATASET)
     _vocab_path(root)
     return _acl_dir(root)
 
