@@ -153,6 +153,92 @@ def test_fit_zca_wants_uint8_and_whiten_wants_float32():
         cifar10.whiten(np.zeros((4, 12), np.float32), np.zeros(3, np.float32), np.eye(3, dtype=np.float32))
 
 
+def test_whiten_refuses_a_non_contiguous_view_instead_of_whitening_a_copy():
+    mean, w = np.full(12, 0.5, np.float32), np.diag(np.arange(1, 13, dtype=np.float32))
+    x = np.random.default_rng(0).random((5, 3, 2, 2), dtype=np.float32)
+    view = x.transpose(0, 1, 3, 2)
+    before = view.copy()
+    with pytest.raises(ValueError, match="C-contiguous.*np.ascontiguousarray"):
+        cifar10.whiten(view, mean, w)
+    np.testing.assert_array_equal(view, before)
+    out = cifar10.whiten(np.ascontiguousarray(view), mean, w)
+    np.testing.assert_allclose(out.reshape(5, -1), (before.reshape(5, -1) - mean) @ w, rtol=1e-6)
+
+
+@pytest.fixture
+def tiny_batches(tmp_path, monkeypatch, tiny):
+    """Five 4-image training batches in the official layout, pinned as the official ones."""
+    import dataclasses
+    import hashlib
+
+    labels, images = tiny
+    pinned = []
+    for i, res in enumerate(cifar10.TRAIN):
+        data = records(labels, np.roll(images, i, axis=0))
+        res.path(tmp_path).parent.mkdir(parents=True, exist_ok=True)
+        res.path(tmp_path).write_bytes(data)
+        pinned.append(dataclasses.replace(
+            res, checksum=cifar10.Checksum("sha256", hashlib.sha256(data).hexdigest()), size=len(data)))
+    monkeypatch.setattr(cifar10, "PER_BATCH", 4)
+    monkeypatch.setattr(cifar10, "TRAIN", tuple(pinned))
+    fits = []
+
+    def small_fit(images, eps):  # stands in for the 3072x3072 eigendecomposition
+        fits.append(eps)
+        d = images[0].size
+        return images.reshape(len(images), -1).mean(axis=0) / 255, np.eye(d) * eps, np.ones(d)
+
+    monkeypatch.setattr(cifar10, "fit_zca", small_fit)
+    return tmp_path, fits
+
+
+def test_zca_cache_is_keyed_by_the_exact_eps(tiny_batches):
+    root, fits = tiny_batches
+    cifar10.zca_whitening(0.01, root)
+    cifar10.zca_whitening(0.01, root)
+    assert fits == [0.01]  # the second call read the cache
+    eps = 0.01 + 1e-12      # "%g" would give both the same file name
+    _, w, _ = cifar10.zca_whitening(eps, root)
+    assert fits == [0.01, eps] and w[0, 0] == np.float32(eps)
+    with np.load(cifar10._zca_cache(root, eps), allow_pickle=False) as z:
+        assert z["eps"].item() == eps
+    # A cache whose stored eps differs from its name (renamed, or an older file) is refitted.
+    cifar10._zca_cache(root, eps).replace(cifar10._zca_cache(root, 0.02))
+    cifar10.zca_whitening(0.02, root)
+    assert fits == [0.01, eps, 0.02]
+
+
+def test_zca_cache_is_refitted_when_the_training_batches_change(tiny_batches, monkeypatch):
+    import dataclasses
+    import hashlib
+
+    root, fits = tiny_batches
+    cifar10.zca_whitening(0.01, root)
+    with np.load(cifar10._zca_cache(root, 0.01), allow_pickle=False) as z:
+        assert z["train_checksums"].tolist() == [str(r.checksum) for r in cifar10.TRAIN]
+    # Other batches (pinned differently, e.g. a corrected release): the old fit is not reused.
+    path = cifar10.TRAIN[0].path(root)
+    data = path.read_bytes()[:cifar10.RECORD] * 4
+    path.write_bytes(data)
+    monkeypatch.setattr(cifar10, "TRAIN", (dataclasses.replace(
+        cifar10.TRAIN[0], checksum=cifar10.Checksum("sha256", hashlib.sha256(data).hexdigest())),)
+        + cifar10.TRAIN[1:])
+    cifar10.zca_whitening(0.01, root)
+    assert fits == [0.01, 0.01]
+
+
+def test_zca_cache_is_not_used_when_a_batch_is_corrupt(tiny_batches):
+    root, fits = tiny_batches
+    cifar10.zca_whitening(0.01, root)
+    path = cifar10.TRAIN[2].path(root)
+    raw = bytearray(path.read_bytes())
+    raw[5] ^= 1
+    path.write_bytes(bytes(raw))
+    with pytest.raises(ChecksumError, match=r"data_batch_3\.bin"):
+        cifar10.zca_whitening(0.01, root)
+    assert fits == [0.01]
+
+
 # --- real data ----------------------------------------------------------------------------------
 
 BATCH_COUNTS = [

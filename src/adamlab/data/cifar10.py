@@ -145,8 +145,9 @@ def fit_zca(images: np.ndarray, eps: float = ZCA_EPS, chunk: int = 1024):
 
     Returns (mean float64 (D,), W float64 (D, D), eigenvalues float64 (D,), ascending). The
     second moment is accumulated chunk by chunk: each chunk, shifted by -128 to [-128, 127], goes
-    through a float32 SYRK, which is exact for 1,024 rows (1024 * 128**2 < 2**24), and the sums
-    are kept in float64. No float64 copy of the dataset is made.
+    through a float32 SYRK, which is exact for 1,024 rows (each entry is a sum of at most
+    1024 * 128**2 = 2**24 in magnitude, an integer float32 still represents exactly), and the
+    sums are kept in float64. No float64 copy of the dataset is made.
     """
     if not eps > 0:
         raise ValueError(f"eps must be > 0, got {eps}")
@@ -178,28 +179,48 @@ def fit_zca(images: np.ndarray, eps: float = ZCA_EPS, chunk: int = 1024):
 
 
 def _zca_cache(root: Path, eps: float) -> Path:
-    return root / "cifar10" / "cache" / f"zca-eps{eps:g}.npz"
+    return root / "cifar10" / "cache" / f"zca-eps{float(eps)!r}.npz"
 
 
 def zca_whitening(eps: float = ZCA_EPS, root: Path | None = None):
     """The ZCA fitted on the training batches: (mean float32 (3072,), W float32 (3072, 3072),
-    eigenvalues float64). Fitted once per eps, then read from ``cifar10/cache/zca-eps<eps>.npz``."""
+    eigenvalues float64). Fitted once per eps, then read from ``cifar10/cache/zca-eps<eps>.npz``.
+
+    The cache stores eps exactly and the checksums of the training batches it was fitted on; the
+    batches are verified on every call, and a cache whose eps or batch checksums differ is refitted.
+    """
+    if not eps > 0:
+        raise ValueError(f"eps must be > 0, got {eps}")
     root = data_dir() if root is None else Path(root)
+    sources = np.asarray([str(res.checksum) for res in TRAIN])
+    for res in TRAIN:
+        _locate(res, root)  # verified (cached by stat) before a fit from them is trusted
     path = _zca_cache(root, eps)
-    if not path.is_file():
-        images, _ = load_uint8("train", root)
-        mean, w, lam = fit_zca(images, eps)
-        del images
-        save_npz(path, mean=mean.astype(np.float32), w=w.astype(np.float32), eigenvalues=lam,
-                  eps=np.float64(eps))
-    with np.load(path, allow_pickle=False) as z:
-        return z["mean"], z["w"], z["eigenvalues"]
+    if path.is_file():
+        with np.load(path, allow_pickle=False) as z:
+            if ({"mean", "w", "eigenvalues", "eps", "train_checksums"} <= set(z.files)
+                    and z["eps"].item() == float(eps)
+                    and np.array_equal(z["train_checksums"], sources)):
+                return z["mean"], z["w"], z["eigenvalues"]
+    images, _ = load_uint8("train", root)
+    mean, w, lam = fit_zca(images, eps)
+    del images
+    mean, w = mean.astype(np.float32), w.astype(np.float32)
+    save_npz(path, mean=mean, w=w, eigenvalues=lam, eps=np.float64(eps), train_checksums=sources)
+    return mean, w, lam
 
 
 def whiten(x: np.ndarray, mean: np.ndarray, w: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Apply (x - mean) @ W in place to float32 images (N, 3, 32, 32) or (N, 3072); returns x."""
+    """Apply (x - mean) @ W in place to float32 images (N, 3, 32, 32) or (N, 3072); returns x.
+
+    ``x`` must be C-contiguous (a transposed view would be reshaped into a copy, and the copy
+    whitened instead of ``x``); pass ``np.ascontiguousarray(x)`` otherwise.
+    """
     if x.dtype != np.float32:
         raise ValueError(f"whiten expects float32 images, got {x.dtype}")
+    if not x.flags.c_contiguous or not x.flags.writeable:
+        raise ValueError("whiten works in place and needs a writeable C-contiguous array, got "
+                         f"strides {x.strides}; pass np.ascontiguousarray(x)")
     flat = x.reshape(len(x), -1)
     if flat.shape[1] != w.shape[0]:
         raise ValueError(f"images have {flat.shape[1]} values, the whitening matrix {w.shape[0]}")
