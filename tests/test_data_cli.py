@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from adamlab import cli
-from adamlab.data import cifar10, mnist
+from adamlab.data import cifar10, imdb, mnist
 
 from conftest import missing
 
@@ -41,17 +41,17 @@ def test_check_reports_a_corrupt_file_and_fails(tmp_path, monkeypatch, capsys):
 
 
 def test_check_on_the_real_directory(data_root, monkeypatch, capsys):
-    if not any(r.path(data_root).is_file() for r in mnist.ARCHIVES.values()):
+    if not all(r.path(data_root).is_file() for r in mnist.ARCHIVES.values()):
         missing("mnist", f"MNIST .gz files not in {data_root}/mnist")
+    if not imdb._have_extracted(data_root):
+        missing("imdb", f"extracted IMDB reviews not in {data_root}/imdb/aclImdb")
     monkeypatch.setenv("ADAMLAB_DATA", str(data_root))
     code, out, _ = run(capsys, "data", "check")
     assert code == 0
     status = {line.split()[1]: line for line in out.splitlines()[1:]}
     for res in mnist.ARCHIVES.values():
-        if res.path(data_root).is_file():
-            assert " verified" in status[res.relpath]
-    if (data_root / "imdb" / "aclImdb").is_dir():
-        assert "verified  (50000 reviews, tree sha256)" in status["imdb/aclImdb/{train,test}/{pos,neg}/*.txt"]
+        assert " verified" in status[res.relpath]
+    assert "verified  (50000 reviews, tree sha256)" in status["imdb/aclImdb/{train,test}/{pos,neg}/*.txt"]
 
 
 def test_fetch_offline_names_the_file_and_exits_1(tmp_path, monkeypatch, capsys):
@@ -61,6 +61,20 @@ def test_fetch_offline_names_the_file_and_exits_1(tmp_path, monkeypatch, capsys)
     assert code == 1 and out == ""
     assert "train-images-idx3-ubyte.gz is missing" in err and "ADAMLAB_OFFLINE" in err
     assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == []
+
+
+def test_fetch_into_an_unwritable_place_names_the_path_and_exits_1(tmp_path, monkeypatch, capsys,
+                                                                   http_server, online):
+    """An OSError (here a file where the data folder should be; equally no permission or a full
+    disk) is reported like a DataError, not as a traceback."""
+    (tmp_path / "blocker").write_text("not a folder")
+    monkeypatch.setattr(mnist, "ARCHIVES", {k: dataclasses.replace(r, urls=(http_server.url("/x"),))
+                                            for k, r in mnist.ARCHIVES.items()})
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path / "blocker" / "data"))
+    code, out, err = run(capsys, "data", "fetch", "mnist")
+    assert code == 1 and out == ""
+    assert err.startswith("error: mnist: cannot write ") and str(tmp_path / "blocker") in err
+    assert http_server.requests == []
 
 
 def test_fetch_mnist_from_a_mirror_when_the_first_host_fails(data_root, tmp_path, monkeypatch, capsys,

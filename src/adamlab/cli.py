@@ -32,6 +32,11 @@ def _data_fetch(args) -> int:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed = True
             continue
+        except OSError as e:  # no permission, disk full, a file where a folder should be
+            where = e.filename if e.filename is not None else data.data_dir()
+            print(f"error: {name}: cannot write {where}: {e.strerror or e}", file=sys.stderr)
+            failed = True
+            continue
         for p in paths:
             print(f"ok  {p}")
     return 1 if failed else 0
