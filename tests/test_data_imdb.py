@@ -4,6 +4,10 @@ and the real data."""
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -48,6 +52,39 @@ def write_tree(root, reviews=REVIEWS, feat=FEAT, vocab=VOCAB):
         (acl / split / "labeledBow.feat").write_text("\n".join(lines) + "\n", encoding="ascii")
     (acl / "imdb.vocab").write_text("\n".join(vocab), encoding="utf-8")  # no final newline, as official
     return acl
+
+
+def git_sha1(path) -> imdb.Checksum:
+    data = path.read_bytes()
+    return imdb.Checksum("git-sha1", hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest())
+
+
+def pin(monkeypatch, root, feat=FEAT):
+    """Write the tiny tree under ``root/imdb`` and pin its files as if they were the official
+    ones (vocabulary sha256, review-tree digest, .feat git blob ids)."""
+    import dataclasses
+
+    acl = write_tree(root / "imdb", feat=feat)
+    vocab = imdb.Checksum("sha256", hashlib.sha256((acl / "imdb.vocab").read_bytes()).hexdigest())
+    for name in ("VOCAB", "VOCAB_BESIDE"):
+        monkeypatch.setattr(imdb, name, dataclasses.replace(getattr(imdb, name), checksum=vocab, size=None))
+    digests = {rel: hashlib.sha256((acl / rel).read_bytes()).hexdigest() for rel in REVIEWS}
+    monkeypatch.setattr(imdb, "REVIEWS_TREE_SHA256", imdb.tree_digest(
+        {f"aclImdb/{rel}": h for rel, h in digests.items()}))
+    monkeypatch.setattr(imdb, "FEAT_CHECKSUMS", {
+        split: git_sha1(acl / split / "labeledBow.feat") if split in (feat or {}) else imdb.FEAT_CHECKSUMS[split]
+        for split in ("train", "test")})
+    return acl
+
+
+def change_keeping_size_and_mtime(path, offset=0):
+    st = path.stat()
+    with open(path, "r+b") as f:
+        f.seek(offset)
+        b = f.read(1)
+        f.seek(offset)
+        f.write(bytes([b[0] ^ 0x20]))
+    os.utime(path, ns=(st.st_atime_ns, st.st_mtime_ns))
 
 
 @pytest.mark.parametrize("text, tokens", [
@@ -105,7 +142,7 @@ def test_review_file_names_and_ratings_are_checked(tmp_path):
 def test_tokeniser_agrees_with_hand_written_feat(tmp_path):
     acl = write_tree(tmp_path)
     for split in ("train", "test"):
-        built = imdb.build_split(acl / split, VOCAB)
+        built = imdb.build_split(acl / split, VOCAB, feat_checksum=git_sha1(acl / split / "labeledBow.feat"))
         assert built.source == "feat"
         a = built.agreement
         assert (a.rows_equal, a.rows) == (len(FEAT[split]), len(FEAT[split]))
@@ -115,7 +152,7 @@ def test_tokeniser_agrees_with_hand_written_feat(tmp_path):
 def test_agreement_counts_rows_that_differ(tmp_path):
     feat = {"train": FEAT["train"][:3] + ["4 2:2 5:1 6:3 16:1 21:2 22:1"] + FEAT["train"][4:]}
     acl = write_tree(tmp_path, feat=feat)
-    built = imdb.build_split(acl / "train", VOCAB)
+    built = imdb.build_split(acl / "train", VOCAB, feat_checksum=git_sha1(acl / "train" / "labeledBow.feat"))
     a = built.agreement
     assert (a.rows_equal, a.rows) == (4, 5)
     assert (a.counts_equal, a.counts) == (built.counts.sum() - 1, built.counts.sum())
@@ -132,11 +169,93 @@ def test_without_feat_the_text_is_tokenised(tmp_path):
 
 def test_feat_with_mismatched_counts_or_ratings_is_rejected(tmp_path):
     acl = write_tree(tmp_path, feat={"train": FEAT["train"][:4]})
+    feat = acl / "train" / "labeledBow.feat"
     with pytest.raises(FormatError, match="4 lines but 5 review files"):
-        imdb.build_split(acl / "train", VOCAB)
+        imdb.build_split(acl / "train", VOCAB, feat_checksum=git_sha1(feat))
     acl = write_tree(tmp_path, feat={"train": [FEAT["train"][1], FEAT["train"][0]] + FEAT["train"][2:]})
     with pytest.raises(FormatError, match="line 1: rating 7 but review file 0_9.txt"):
+        imdb.build_split(acl / "train", VOCAB, feat_checksum=git_sha1(feat))
+
+
+def test_a_feat_that_is_not_the_official_one_is_refused_by_name(tmp_path):
+    acl = write_tree(tmp_path)
+    with pytest.raises(imdb.ChecksumError, match=r"train/labeledBow\.feat: git-sha1 is [0-9a-f]{40}, "
+                                                 r"expected 973a6ddb.*not the official.*not used"):
         imdb.build_split(acl / "train", VOCAB)
+
+
+def test_a_feat_that_fails_its_checksum_is_never_used_for_the_cache(tmp_path, monkeypatch):
+    pin(monkeypatch, tmp_path)
+    monkeypatch.setattr(imdb, "FEAT_CHECKSUMS", {**imdb.FEAT_CHECKSUMS, "test": imdb.Checksum("git-sha1", "0" * 40)})
+    with pytest.raises(imdb.ChecksumError, match=r"test/labeledBow\.feat: git-sha1 is"):
+        imdb.load_counts("train", tmp_path)
+    assert not (tmp_path / "imdb" / "cache").exists()
+
+
+def test_cache_from_pinned_feat_records_sources_and_agreement(tmp_path, monkeypatch):
+    acl = pin(monkeypatch, tmp_path)
+    counts, labels, _ = imdb.load_counts("train", tmp_path)
+    _, official = imdb.parse_feat_lines(FEAT["train"], len(VOCAB))
+    assert (counts != official).nnz == 0 and labels.tolist() == [1, 1, 0, 0, 0]
+    for split in ("train", "test"):
+        a = imdb.cached_agreement(split, tmp_path)
+        assert (a.rows_equal, a.rows) == (len(FEAT[split]), len(FEAT[split])) and a.counts_equal == a.counts > 0
+        with np.load(imdb._cache_path(tmp_path, split, "feat"), allow_pickle=False) as z:
+            sources = json.loads(str(z["sources"]))
+        assert sources == {"vocab": str(imdb.VOCAB.checksum), "reviews": f"sha256:{imdb.REVIEWS_TREE_SHA256}",
+                           "feat": str(git_sha1(acl / split / "labeledBow.feat")),
+                           "tokeniser_version": imdb.TOKENISER_VERSION, "columns": "full vocabulary, counts"}
+
+
+def test_cache_from_the_texts_has_no_agreement_and_no_feat_source(tmp_path, monkeypatch):
+    pin(monkeypatch, tmp_path, feat=None)
+    assert imdb.cached_agreement("train", tmp_path) is None
+    with np.load(imdb._cache_path(tmp_path, "train", "text"), allow_pickle=False) as z:
+        assert str(z["source"]) == "text" and json.loads(str(z["sources"]))["feat"] == ""
+
+
+def test_cache_built_from_other_sources_is_rebuilt(tmp_path, monkeypatch):
+    pin(monkeypatch, tmp_path)
+    first = imdb.load_counts("train", tmp_path)[0]
+    path = imdb._cache_path(tmp_path, "train", "feat")
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {k: z[k] for k in z.files}
+    stale = json.loads(str(arrays["sources"]))
+    stale["tokeniser_version"] = 0
+    imdb.save_npz(path, **{**arrays, "sources": np.asarray(json.dumps(stale, sort_keys=True))})
+    builds = []
+    real_build = imdb._build_caches
+    monkeypatch.setattr(imdb, "_build_caches", lambda root: builds.append(root) or real_build(root))
+    assert (imdb.load_counts("train", tmp_path)[0] != first).nnz == 0
+    assert builds == [tmp_path]
+    imdb.load_counts("train", tmp_path)
+    assert builds == [tmp_path]  # rebuilt once, then reused
+    with np.load(path, allow_pickle=False) as z:
+        assert json.loads(str(z["sources"]))["tokeniser_version"] == imdb.TOKENISER_VERSION
+
+
+def test_a_changed_review_is_caught_on_load_even_with_its_mtime_restored(tmp_path, monkeypatch):
+    acl = pin(monkeypatch, tmp_path, feat=None)
+    imdb.load_counts("train", tmp_path)
+    change_keeping_size_and_mtime(acl / "test" / "neg" / "0_3.txt")
+    with pytest.raises(imdb.ChecksumError, match="differ from the official ones"):
+        imdb.load_counts("train", tmp_path)
+
+
+def test_a_changed_feat_is_caught_on_load(tmp_path, monkeypatch):
+    acl = pin(monkeypatch, tmp_path)
+    imdb.load_counts("train", tmp_path)
+    change_keeping_size_and_mtime(acl / "train" / "labeledBow.feat", offset=3)
+    with pytest.raises(imdb.ChecksumError, match=r"train/labeledBow\.feat: git-sha1 is"):
+        imdb.load_counts("train", tmp_path)
+
+
+def test_fetch_verifies_the_review_tree_and_the_feat_files(tmp_path, monkeypatch):
+    acl = pin(monkeypatch, tmp_path)
+    assert imdb.fetch(tmp_path) == [acl, acl / "train" / "labeledBow.feat", acl / "test" / "labeledBow.feat"]
+    (acl / "train" / "pos" / "1_7.txt").write_text("A different review.", encoding="utf-8")
+    with pytest.raises(imdb.ChecksumError, match="differ from the official ones"):
+        imdb.fetch(tmp_path)
 
 
 @pytest.mark.parametrize("line, message", [
@@ -208,7 +327,8 @@ def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch
     monkeypatch.setattr(imdb, "VOCAB", dataclasses.replace(imdb.VOCAB, checksum=vocab_sha, size=None))
     acl = imdb.prepare(tmp_path)
     assert acl == tmp_path / "imdb" / "aclImdb"
-    built = imdb.build_split(acl / "train", imdb.read_vocab(acl / "imdb.vocab"))
+    built = imdb.build_split(acl / "train", imdb.read_vocab(acl / "imdb.vocab"),
+                             feat_checksum=git_sha1(acl / "train" / "labeledBow.feat"))
     assert built.agreement.rows_equal == built.agreement.rows == 5
     assert sorted(p.name for p in (tmp_path / "imdb").iterdir()) == ["aclImdb", "aclImdb_v1.tar.gz"]
 
@@ -414,19 +534,24 @@ def test_real_vocabulary_with_reviews_that_are_not_official_is_refused(real_root
 
 
 def test_real_cache_records_where_the_counts_came_from(real_root, real):
+    """The agreement path itself is exercised on the pinned fixtures above (CI has no .feat)."""
     for split in ("train", "test"):
-        has_feat = (real_root / "imdb" / "aclImdb" / split / "labeledBow.feat").is_file()
+        source = "feat" if (real_root / "imdb" / "aclImdb" / split / "labeledBow.feat").is_file() else "text"
+        with np.load(imdb._find_cache(real_root, split), allow_pickle=False) as z:
+            assert str(z["source"]) == source
+            sources = json.loads(str(z["sources"]))
+        assert sources["reviews"] == f"sha256:{imdb.REVIEWS_TREE_SHA256}"
+        assert sources["vocab"] == str(imdb.VOCAB.checksum)
+        assert sources["feat"] == (str(imdb.FEAT_CHECKSUMS[split]) if source == "feat" else "")
         a = imdb.cached_agreement(split, real_root)
-        assert (a is not None) == has_feat
-        if a is not None:  # official .feat present: the tokeniser's agreement was measured
-            assert a.rows == 25_000 and a.counts > 0
+        assert a is None if source == "text" else (a.rows == 25_000 and a.counts > 0)
 
 
 def test_real_cache_is_plain_npz_and_reused(real_root, monkeypatch):
     for split in ("train", "test"):
         path = imdb._find_cache(real_root, split)
         with np.load(path, allow_pickle=False) as z:
-            assert {"indptr", "indices", "data", "shape", "labels", "ratings", "ids"} <= set(z.files)
+            assert {"indptr", "indices", "data", "shape", "labels", "ratings", "ids", "sources"} <= set(z.files)
             assert str(z["source"]) in ("text", "feat")
 
     def no_rebuild(root):

@@ -18,6 +18,12 @@ regression, while presence features stay in {0, 1}, a common choice for sentimen
 with linear models, and 50% dropout on them (the paper's Section 6.1) keeps that scale.
 ``binary=False`` gives the raw counts.
 
+Verification: the archive by SHA-256, ``imdb.vocab`` by SHA-256, the 50,000 review files by one
+SHA-256 over their ``sha256sum`` listing (:data:`REVIEWS_TREE_SHA256`), and each
+``labeledBow.feat`` by its git blob SHA-1 (the only checksum known for it) before it is used. The
+cached bag-of-words stores the checksums of the sources it was built from and the tokeniser
+version; every load verifies the sources and rebuilds a cache whose record differs.
+
 Tokeniser (used when the ``.feat`` files are absent, e.g. in the repacked copy CI uses). It was
 designed from the vocabulary itself (which contains "!", "?", emoticons such as ":)" and "do:",
 hyphenated and apostrophe words, accented letters, and no word with a digit and no word ending in
@@ -42,6 +48,7 @@ on the real reviews, and measures the agreement again on hand-written ``.feat`` 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import os
 import re
@@ -52,7 +59,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, data_dir, \
-    ensure, fetch_command, offline, safe_extract, save_npz, verify
+    ensure, fetch_command, file_digest, offline, recorded, remember, safe_extract, save_npz, verify
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +78,15 @@ VOCAB_SIZE = 89_527
 # sorted by path) of the 50,000 labelled review files of the official archive.
 REVIEWS_TREE_SHA256 = "b155ae18c4016500d64b7ea091f3f04c4ea9e702ab3bdb2b4aa0effbd4da11c6"
 REVIEWS_PER_FOLDER = 12_500
+# The official labeledBow.feat files (in the official archive, not in the CI copy). Only their
+# git blob ids are known (shared/data/MANIFEST.md); a .feat is used only after it matched.
+FEAT_CHECKSUMS = {
+    "train": Checksum("git-sha1", "973a6ddbbc1291dc6c88881db34cdc23d795ca63"),
+    "test": Checksum("git-sha1", "7997f3f6f5d8af74b57f59f6a69cde5b4904fa14"),
+}
 RESOURCES = (ARCHIVE,)
+SPLITS = ("train", "test")
+_TREE_KEY = "imdb/aclImdb/{train,test}/{pos,neg}/*.txt"  # its entry in the verified-state cache
 
 TOKENISER_VERSION = 1
 _EMOTICON = (r"[<>]?[:;=8][\-o*']?[)\](\[dDpP/:}{@|\\]"
@@ -270,10 +285,10 @@ def _acl_dir(root: Path) -> Path:
     return root / "imdb" / "aclImdb"
 
 
-def _vocab_path(root: Path) -> Path:
+def _vocab(root: Path) -> tuple[Path, Resource]:
     for res in (VOCAB, VOCAB_BESIDE):
         if res.path(root).is_file():
-            return verify(res, root)
+            return verify(res, root), res
     raise MissingDataError(f"{VOCAB.path(root)} is missing; run `{fetch_command(DATASET)}`")
 
 
@@ -295,7 +310,7 @@ def prepare(root: Path | None = None) -> Path:
                 f"{_acl_dir(root)} (the extracted reviews) and {ARCHIVE.path(root)} are missing; "
                 f"run `{fetch_command(DATASET)}`")
         safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb", DATASET)
-    _vocab_path(root)
+    _vocab(root)
     return _acl_dir(root)
 
 
@@ -310,16 +325,36 @@ class SplitBow(NamedTuple):
     agreement: Agreement | None
 
 
-def build_split(split_dir: Path, vocab: list[str], digests: dict | None = None) -> SplitBow:
+def feat_resource(split: str) -> Resource:
+    """The official ``labeledBow.feat`` of ``split`` with its pinned git blob id."""
+    return Resource(f"imdb/aclImdb/{split}/labeledBow.feat", FEAT_CHECKSUMS[split], DATASET)
+
+
+def check_feat(path: Path, checksum: Checksum) -> None:
+    """Raise ChecksumError naming ``path`` unless it has the pinned ``checksum``."""
+    got = file_digest(path, checksum)
+    if got != checksum.hexdigest:
+        raise ChecksumError(
+            f"{path}: {checksum.algo} is {got}, expected {checksum.hexdigest}: not the official "
+            f"labeledBow.feat, so it is not used; delete it (the counts are then built from the "
+            f"reviews) or run `{fetch_command(DATASET)}` for the official archive")
+
+
+def build_split(split_dir: Path, vocab: list[str], digests: dict | None = None,
+                feat_checksum: Checksum | None = None) -> SplitBow:
     """Counts of one split folder: from ``labeledBow.feat`` if present (after checking its
-    line count and ratings against the review files, and measuring our tokeniser's agreement
-    with it), else from the review texts."""
+    checksum, by default the pinned official one of this split, and its line count and ratings
+    against the review files, and measuring our tokeniser's agreement with it), else from the
+    review texts."""
     split_dir = Path(split_dir)
+    feat = split_dir / "labeledBow.feat"
+    has_feat = feat.is_file()
+    if has_feat:
+        check_feat(feat, FEAT_CHECKSUMS[split_dir.name] if feat_checksum is None else feat_checksum)
     rev = list_reviews(split_dir)
     texts = read_texts(rev.paths, digests, base=split_dir.parent.parent)
     ours = bag_of_words(texts, vocab)
-    feat = split_dir / "labeledBow.feat"
-    if not feat.is_file():
+    if not has_feat:
         return SplitBow("text", ours, rev, None)
     ratings, official = read_feat(feat, len(vocab))
     if len(ratings) != len(rev.paths):
@@ -335,23 +370,87 @@ def build_split(split_dir: Path, vocab: list[str], digests: dict | None = None) 
     return SplitBow("feat", official, rev, agreement)
 
 
-def _build_caches(root: Path) -> None:
-    acl = prepare(root)
-    vocab = read_vocab(_vocab_path(root))
-    digests: dict[str, str] = {}
-    built = {split: build_split(acl / split, vocab, digests) for split in ("train", "test")}
+def tree_stamp(paths, base: Path) -> str:
+    """One digest over the stat (size, mtime, inode, device, ctime) of every file in ``paths``:
+    while it is unchanged, a recorded check of their contents still holds."""
+    h = hashlib.sha256()
+    skip = len(os.fspath(base)) + 1  # plain string slicing: 50,000 pathlib calls cost ~0.5 s
+    for p in paths:
+        p = os.fspath(p)
+        st = os.stat(p)
+        h.update(f"{p[skip:]} {st.st_size} {st.st_mtime_ns} {st.st_ino} {st.st_dev} "
+                 f"{st.st_ctime_ns}\n".encode())
+    return h.hexdigest()
+
+
+def _accept_tree(root: Path, digests: dict, paths, stamp: str) -> None:
+    """Compare the reviews' listing digest with the pinned one, then remember it under ``stamp``
+    (taken before the files were read; a tree that changed meanwhile is not remembered)."""
+    acl = _acl_dir(root)
     got = tree_digest(digests)
-    if got != REVIEWS_TREE_SHA256 or len(digests) != 4 * REVIEWS_PER_FOLDER:
+    if got != REVIEWS_TREE_SHA256:
         raise ChecksumError(
             f"the review files under {acl} differ from the official ones ({len(digests)} files, "
             f"tree sha256 {got}, expected {REVIEWS_TREE_SHA256}); delete {acl} and run "
             f"`{fetch_command(DATASET)}`")
+    if tree_stamp(paths, acl.parent) != stamp:
+        raise ChecksumError(f"the review files under {acl} changed while they were being verified; "
+                            f"load them again once nothing writes to them")
+    remember(root, _TREE_KEY, [stamp], f"sha256:{REVIEWS_TREE_SHA256}")
+
+
+def verify_reviews(root: Path | None = None) -> dict[str, Reviews]:
+    """Check the 50,000 labelled reviews against :data:`REVIEWS_TREE_SHA256`, one SHA-256 over
+    their ``sha256sum`` listing; return them by split.
+
+    The result is remembered under a digest of the files' stats, so a later call only lists and
+    stats the files; any change (even a same-size edit with its mtime restored) re-hashes them.
+    Raises MissingDataError if a folder is missing and ChecksumError if the tree differs.
+    """
+    root = data_dir() if root is None else Path(root)
+    acl = _acl_dir(root)
+    reviews = {split: list_reviews(acl / split) for split in SPLITS}
+    paths = [p for r in reviews.values() for p in r.paths]
+    stamp = tree_stamp(paths, acl.parent)
+    if recorded(root, _TREE_KEY, [stamp], f"sha256:{REVIEWS_TREE_SHA256}"):
+        return reviews
+    digests: dict[str, str] = {}
+    for p in paths:
+        digests[p.relative_to(acl.parent).as_posix()] = hashlib.sha256(p.read_bytes()).hexdigest()
+    _accept_tree(root, digests, paths, stamp)
+    return reviews
+
+
+def _sources(root: Path, source: str, split: str) -> str:
+    """What a cached bag-of-words of ``split`` depends on, after verifying each of those files:
+    the vocabulary, the review tree, the ``.feat`` (if the counts came from it), the tokeniser."""
+    _, vocab_res = _vocab(root)
+    verify_reviews(root)
+    feat = ""
+    if source == "feat":
+        verify(feat_resource(split), root)
+        feat = str(FEAT_CHECKSUMS[split])
+    return json.dumps({"vocab": str(vocab_res.checksum), "reviews": f"sha256:{REVIEWS_TREE_SHA256}",
+                       "feat": feat, "tokeniser_version": TOKENISER_VERSION,
+                       "columns": "full vocabulary, counts"}, sort_keys=True)
+
+
+def _build_caches(root: Path) -> None:
+    acl = prepare(root)
+    vocab_path, _ = _vocab(root)
+    vocab = read_vocab(vocab_path)
+    paths = [p for split in SPLITS for p in list_reviews(acl / split).paths]
+    stamp = tree_stamp(paths, acl.parent)
+    digests: dict[str, str] = {}
+    built = {split: build_split(acl / split, vocab, digests) for split in SPLITS}
+    _accept_tree(root, digests, paths, stamp)
     for split, (source, counts, rev, agreement) in built.items():
         extra = {} if agreement is None else {"agreement": np.asarray(agreement, dtype=np.int64)}
         save_npz(_cache_path(root, split, source), indptr=counts.indptr.astype(np.int64),
                  indices=counts.indices.astype(np.int32), data=counts.data.astype(np.int32),
                  shape=np.asarray(counts.shape, dtype=np.int64), labels=rev.labels,
-                 ratings=rev.ratings, ids=rev.ids, source=np.asarray(source), **extra)
+                 ratings=rev.ratings, ids=rev.ids, source=np.asarray(source),
+                 sources=np.asarray(_sources(root, source, split)), **extra)
 
 
 def _find_cache(root: Path, split: str) -> Path | None:
@@ -363,32 +462,52 @@ def _find_cache(root: Path, split: str) -> Path | None:
     return None
 
 
+def _read_cache(path: Path, root: Path, split: str):
+    """(counts, labels, ratings, agreement) from a cache built from the current sources, else None."""
+    with np.load(path, allow_pickle=False) as z:
+        if "sources" not in z.files or "source" not in z.files:
+            return None
+        if str(z["sources"]) != _sources(root, str(z["source"]), split):
+            log.info("IMDB %s: %s was built from other sources; rebuilding it", split, path)
+            return None
+        shape = tuple(int(s) for s in z["shape"])
+        counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
+        agreement = Agreement(*(int(v) for v in z["agreement"])) if "agreement" in z.files else None
+        return counts, z["labels"], z["ratings"], agreement
+
+
+def _load_split(split: str, root: Path | None):
+    if split not in SPLITS:
+        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = data_dir() if root is None else Path(root)
+    path = _find_cache(root, split)
+    got = None if path is None else _read_cache(path, root, split)
+    if got is None:
+        _build_caches(root)
+        got = _read_cache(_find_cache(root, split), root, split)
+        if got is None:
+            raise FormatError(f"the IMDB {split} cache under {root / 'imdb' / 'cache'} does not "
+                              f"match its sources right after it was built")
+    return got
+
+
 def load_counts(split: str, root: Path | None = None):
     """Full-vocabulary count matrix (int32 CSR, 25,000 x 89,527), labels, ratings of one split.
 
     Built once from ``labeledBow.feat`` when present, else from the review texts, then cached as
     ``imdb/cache/bow-<split>-<source>-v<n>.npz`` (plain arrays, read with allow_pickle=False).
+    Every load verifies the sources (vocabulary, review tree, ``.feat``; cheap once their check
+    is recorded) and compares them with the ones stored in the cache; a cache built from other
+    sources or another tokeniser version is rebuilt.
     """
-    if split not in ("train", "test"):
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = data_dir() if root is None else Path(root)
-    path = _find_cache(root, split)
-    if path is None:
-        _build_caches(root)
-        path = _find_cache(root, split)
-    with np.load(path, allow_pickle=False) as z:
-        shape = tuple(int(s) for s in z["shape"])
-        counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
-        return counts, z["labels"], z["ratings"]
+    counts, labels, ratings, _ = _load_split(split, root)
+    return counts, labels, ratings
 
 
 def cached_agreement(split: str, root: Path | None = None) -> Agreement | None:
     """Our tokeniser's agreement with the official ``.feat`` rows of ``split``, as measured when
     the cache was built from them; None if the cache was built from the texts (no ``.feat``)."""
-    root = data_dir() if root is None else Path(root)
-    load_counts(split, root)
-    with np.load(_find_cache(root, split), allow_pickle=False) as z:
-        return Agreement(*(int(v) for v in z["agreement"])) if "agreement" in z.files else None
+    return _load_split(split, root)[3]
 
 
 def restrict(counts: sp.csr_matrix, num_words: int, binary: bool) -> sp.csr_matrix:
@@ -417,7 +536,12 @@ def load_imdb_bow(num_words: int = 10_000, *, binary: bool = True, root: Path | 
 
 
 def fetch(root: Path | None = None) -> list[Path]:
-    """Download (if missing), verify and extract the official archive."""
+    """Download (if missing), verify and extract the official archive; verify the vocabulary,
+    the review tree and any ``labeledBow.feat``."""
     root = data_dir() if root is None else Path(root)
     paths = [] if _have_extracted(root) and not ARCHIVE.path(root).is_file() else [ensure(ARCHIVE, root)]
-    return paths + [prepare(root)]
+    acl = prepare(root)
+    verify_reviews(root)
+    feats = [verify(feat_resource(split), root) for split in SPLITS
+             if feat_resource(split).path(root).is_file()]
+    return paths + [acl] + feats
