@@ -26,7 +26,8 @@ def test_check_on_an_empty_directory_lists_everything_missing(tmp_path, monkeypa
     assert code == 0
     assert f"data directory: {tmp_path}" in out
     lines = out.splitlines()[1:]
-    assert len(lines) == 15 and all(" missing" in line for line in lines)
+    assert len(lines) == 17 and all(" missing" in line for line in lines)
+    assert any("imdb/aclImdb/train/labeledBow.feat" in line and "git blob sha1" in line for line in lines)
     assert any("test_batch.bin" in line and "(test set)" in line for line in lines)
 
 
@@ -38,6 +39,17 @@ def test_check_reports_a_corrupt_file_and_fails(tmp_path, monkeypatch, capsys):
     code, out, _ = run(capsys, "data", "check")
     assert code == 1
     assert "mnist/t10k-labels-idx1-ubyte.gz" in out and "CORRUPT" in out and "adamlab data fetch mnist" in out
+
+
+def test_check_reports_a_feat_that_is_not_the_official_one(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    feat = imdb.feat_resource("test").path(tmp_path)
+    feat.parent.mkdir(parents=True)
+    feat.write_text("10 3:1 17:1\n", encoding="ascii")
+    code, out, _ = run(capsys, "data", "check")
+    assert code == 1
+    line = next(line for line in out.splitlines() if "test/labeledBow.feat" in line)
+    assert "CORRUPT" in line and "git-sha1 is" in line and "7997f3f6" in line
 
 
 def test_check_on_the_real_directory(data_root, monkeypatch, capsys):

@@ -65,6 +65,8 @@ def check(root: Path | None = None) -> list[Status]:
     vocab = imdb.VOCAB_BESIDE if imdb.VOCAB_BESIDE.path(root).is_file() else imdb.VOCAB
     rows.append(_status(vocab, root))
     rows.append(_imdb_tree_status(root))
+    for split in imdb.SPLITS:
+        rows.append(_status(imdb.feat_resource(split), root, "official counts, git blob sha1 (optional)"))
     rows.append(_status(cifar10.ARCHIVE, root, "official archive, md5 (optional once extracted)"))
     for res in cifar10.TRAIN + (cifar10.META,):
         rows.append(_status(res, root))
