@@ -1,6 +1,16 @@
 """Layers and losses in NumPy with forward and backward passes, gradient-checked in float64."""
 
-from .base import Layer
+from .base import FLOAT_DTYPES, Layer, check_dtype
 from .gradcheck import numerical_gradient, relative_error
+from .init import fans, glorot_uniform, he_normal
+from .layers import Dropout, Flatten, Linear, ReLU, Softplus
+from .losses import (bernoulli_log_likelihood, gaussian_kl, sigmoid, sigmoid_binary_cross_entropy,
+                     softmax, softmax_cross_entropy)
 
-__all__ = ["Layer", "numerical_gradient", "relative_error"]
+__all__ = [
+    "Layer", "FLOAT_DTYPES", "check_dtype", "numerical_gradient", "relative_error",
+    "fans", "glorot_uniform", "he_normal",
+    "Linear", "ReLU", "Softplus", "Dropout", "Flatten",
+    "softmax", "softmax_cross_entropy", "sigmoid", "sigmoid_binary_cross_entropy",
+    "bernoulli_log_likelihood", "gaussian_kl",
+]

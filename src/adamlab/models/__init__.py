@@ -1,0 +1,12 @@
+"""The paper's models (§6) as compositions of :mod:`adamlab.nn` layers.
+
+Each has ``loss_and_grads(x, y, *, rng, train=True)`` (mean loss, fills ``grads``), ``predict`` and
+flat ``params``/``grads`` dicts that plug into ``optimizer.update(model.params, model.grads)``.
+"""
+
+from .base import Model
+from .logistic import LogisticRegression, SparseLogisticRegression
+from .mlp import MLP
+from .vae import VAE
+
+__all__ = ["Model", "LogisticRegression", "SparseLogisticRegression", "MLP", "VAE"]
