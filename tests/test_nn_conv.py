@@ -260,12 +260,13 @@ def test_pool_all_equal_window_routes_to_top_left():
     np.testing.assert_array_equal(dx, expected)
 
 
-def test_pool_eval_mode_has_no_backward():
+def test_pool_backward_also_after_evaluation_forward():
+    # Model.loss_and_grads(train=False) back-propagates through an evaluation pass.
     pool = MaxPool2D()
-    x = np.random.default_rng(13).standard_normal((1, 4, 4, 1))
+    x = np.random.default_rng(13).permutation(16).reshape(1, 4, 4, 1).astype(np.float64)
+    dy = np.arange(1.0, 5.0).reshape(1, 2, 2, 1)
     pool.forward(x, train=False)
-    with pytest.raises(RuntimeError, match="train=True"):
-        pool.backward(np.ones((1, 2, 2, 1)))
+    np.testing.assert_array_equal(pool.backward(dy), naive_pool(x, dy)[1])
 
 
 # ----------------------------------------------------------------------------- dtypes

@@ -217,15 +217,14 @@ class _Pool1D:
     def _index(self, sl: slice) -> tuple:
         return (slice(None),) * self.axis + (sl,)
 
-    def forward(self, x: np.ndarray, train: bool) -> np.ndarray:
+    def forward(self, x: np.ndarray) -> np.ndarray:
         y = self.y
         xi, yi = self.taps[self.centre]
         np.copyto(y, x[xi])
         for t, better in self.visits:
             xi, yi = self.taps[t]
             xv, yv = x[xi], y[yi]
-            if train:
-                better(xv, yv, out=self.gains[t][yi])
+            better(xv, yv, out=self.gains[t][yi])
             np.maximum(yv, xv, out=yv)
         return y
 
@@ -276,7 +275,6 @@ class MaxPool2D(Layer):
             raise ValueError(f"stride must be at most size ({self.size}), got {stride}")
         self.pad = self.size // 2
         self._key = None
-        self._trained = False
 
     def __repr__(self) -> str:
         return f"MaxPool2D(size={self.size}, stride={self.stride})"
@@ -303,13 +301,12 @@ class MaxPool2D(Layer):
             self._along_w = _Pool1D(2, self.size, self.stride, x.shape, dt)
             self._along_h = _Pool1D(1, self.size, self.stride, self._along_w.out_shape, dt)
             self._key = key
-        self._trained = bool(train)
-        return self._along_h.forward(self._along_w.forward(x, train), train)
+        return self._along_h.forward(self._along_w.forward(x))
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dL/dx: each dy added at its window's arg-max (overlapping windows sum)."""
-        if self._key is None or not self._trained:
-            raise RuntimeError("MaxPool2D.backward needs a forward pass with train=True first")
+        if self._key is None:
+            raise RuntimeError("MaxPool2D.backward needs a forward pass first")
         shape, dt = self._along_h.out_shape, self._key[1]
         if not isinstance(dy, np.ndarray) or dy.shape != shape:
             raise ValueError(f"MaxPool2D.backward expects dy of shape {shape}, got "
