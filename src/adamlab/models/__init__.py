@@ -5,8 +5,9 @@ flat ``params``/``grads`` dicts that plug into ``optimizer.update(model.params, 
 """
 
 from .base import Model
+from .cnn import CNN
 from .logistic import LogisticRegression, SparseLogisticRegression
 from .mlp import MLP
 from .vae import VAE
 
-__all__ = ["Model", "LogisticRegression", "SparseLogisticRegression", "MLP", "VAE"]
+__all__ = ["Model", "LogisticRegression", "SparseLogisticRegression", "MLP", "CNN", "VAE"]
