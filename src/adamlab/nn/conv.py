@@ -14,10 +14,11 @@ so the patch (kh, kw, c_in) of one output pixel is kh runs of kw·c_in contiguou
 ``Y`` (N·H·W, c_out) *is* the NHWC output, with no transposes.
 
 ``MaxPool2D`` takes the maximum over size×size windows (3×3, stride 2 in the paper's network) of an
-input padded with −inf, so that an H×W input gives ceil(H/stride)×ceil(W/stride) (32→16→8→4). It
-works on size² strided views of the input, one per window position ("tap"), with no Python loop over
-pixels; the backward pass routes each gradient to the arg-max of its window (ties: the first in
-window order) and sums where windows overlap.
+input padded with −inf, so that an H×W input gives ceil(H/stride)×ceil(W/stride) (32→16→8→4). The
+window maximum is separable, so it pools along W and then along H, each through ``size`` strided
+views of its input, one per window position ("tap"), with no Python loop over pixels; the backward
+pass routes each gradient to the arg-max of its window (ties: the first in window order) and sums
+where windows overlap.
 
 Buffers: both layers keep their work arrays (padded input, column matrix, outputs) for the last input
 shape and reuse them while the shape stays the same. The arrays returned by ``forward`` and
@@ -209,7 +210,7 @@ class _Pool1D:
         self.y = np.empty(self.out_shape, dtype=dtype)
         # False outside each tap's clipped region, for good: only the region is ever written.
         self.gains = {t: np.zeros(self.out_shape, dtype=bool) for t, _ in self.visits}
-        self.covered = np.empty(self.out_shape, dtype=bool)
+        self.later = np.empty(self.out_shape, dtype=bool)
         self.win = np.empty(self.out_shape, dtype=bool)
         self.tmp = np.empty(self.out_shape, dtype=dtype)
         self.dx = np.empty(self.in_shape, dtype=dtype)
@@ -229,24 +230,28 @@ class _Pool1D:
         return y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, tmp, win, covered = self.dx, self.tmp, self.win, self.covered
-        dx.fill(0)
-        covered.fill(False)
+        dx, tmp, win, later = self.dx, self.tmp, self.win, self.later
+        # The centre tap reaches each input at o·stride once: it writes those inputs directly;
+        # the others start at 0 and receive the other taps' contributions.
+        for r in range(1, self.stride):
+            dx[self._index(slice(r, None, self.stride))] = 0
+        later.fill(False)
+        for t, _ in self.visits:
+            np.logical_or(later, self.gains[t], out=later)
+        np.logical_not(later, out=win)  # the centre wins where no other tap took the lead
+        xi, yi = self.taps[self.centre]
+        np.multiply(dy[yi], win[yi], out=dx[xi])
+        later.fill(False)
         for t, _ in reversed(self.visits):
             gain = self.gains[t]
-            np.logical_not(covered, out=win)
-            np.logical_and(win, gain, out=win)  # took the lead, and no later tap did
-            np.logical_or(covered, gain, out=covered)
-            self._route(t, dy, win, tmp, dx)
-        np.logical_not(covered, out=win)
-        self._route(self.centre, dy, win, tmp, dx)
+            np.logical_not(later, out=win)
+            np.logical_and(win, gain, out=win)  # took the lead, and no tap visited later did
+            np.logical_or(later, gain, out=later)
+            xi, yi = self.taps[t]
+            tv, dxv = tmp[yi], dx[xi]
+            np.multiply(dy[yi], win[yi], out=tv)
+            np.add(dxv, tv, out=dxv)
         return dx
-
-    def _route(self, t: int, dy, win, tmp, dx) -> None:
-        xi, yi = self.taps[t]
-        tv, dxv = tmp[yi], dx[xi]
-        np.multiply(dy[yi], win[yi], out=tv)
-        np.add(dxv, tv, out=dxv)
 
 
 class MaxPool2D(Layer):
