@@ -201,3 +201,15 @@ def test_cnn_learns_stripe_orientation():
     after = test_loss()
     assert after < 0.25 and after < 0.2 * before, (before, after)
     assert np.mean(model.predict(x_test) == y_test) >= 0.95
+
+
+def test_prediction_in_chunks_equals_one_batch():
+    model = small_cnn(fc_dropout=0.5)
+    x = np.random.default_rng(4).standard_normal((CNN.EVAL_BATCH + 5, 8, 8, 3))
+    proba = model.predict_proba(x)
+    assert proba.shape == (CNN.EVAL_BATCH + 5, 3)
+    logits = model.forward(x, train=False)
+    expected = np.exp(logits - logits.max(axis=1, keepdims=True))
+    np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True),
+                               rtol=1e-12, atol=1e-15)
+    np.testing.assert_array_equal(model.predict(x), np.argmax(proba, axis=1))

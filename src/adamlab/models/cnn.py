@@ -8,7 +8,8 @@ import numpy as np
 
 from ..nn.conv import Conv2D, MaxPool2D
 from ..nn.layers import Dropout, Flatten, Linear, ReLU
-from .base import Model, check_dropout
+from ..nn.losses import softmax
+from .base import Model, as_minibatch, check_dropout
 
 __all__ = ["CNN"]
 
@@ -33,7 +34,13 @@ class CNN(Model):
     Params: ``conv1.W`` (5, 5, 3, 64), ``conv1.b``, ..., ``fc1.W`` (2048, 1000), ..., ``fc2.b``.
 
     ``input_shape`` (H, W, C) and ``channels`` (one entry per stage) can be made smaller for tests.
+
+    Memory: the convolutions keep column buffers sized by the batch (about 1.6 MB per image for
+    conv2), so ``predict`` and ``predict_proba`` work through their input ``EVAL_BATCH`` images at
+    a time; ``loss_and_grads`` takes the minibatch it is given as one batch.
     """
+
+    EVAL_BATCH = 128
 
     def __init__(self, input_shape=(32, 32, 3), channels=(64, 64, 128), fc: int = 1000,
                  n_classes: int = 10, *, input_dropout: float = 0.0, fc_dropout: float = 0.0,
@@ -64,6 +71,7 @@ class CNN(Model):
             layers.append((f"relu{i}", ReLU()))
             _, h, w, c_in = pool.output_shape((1, h, w, c_out))
         self.flat_size = h * w * c_in
+        self.n_classes = int(n_classes)
         k = len(self.channels) + 1
         layers.append(("flatten", Flatten()))
         layers.append(("fc1", Linear(self.flat_size, int(fc), rng=rng, init="he", dtype=dtype)))
@@ -81,6 +89,21 @@ class CNN(Model):
             raise ValueError(f"CNN expects NHWC input of shape (N, {h}, {w}, {c}), "
                              f"got {getattr(x, 'shape', type(x).__name__)}")
         return super().forward(x, train=train, rng=rng)
+
+    def predict_proba(self, x) -> np.ndarray:
+        """Class probabilities (N, n_classes) at evaluation, computed EVAL_BATCH images at a time."""
+        x = as_minibatch(x, self.dtype)
+        if x.ndim == 0:
+            raise ValueError("CNN expects NHWC input, got a scalar")
+        out = np.empty((x.shape[0], self.n_classes), dtype=self.dtype)
+        for s in range(0, x.shape[0], self.EVAL_BATCH):
+            out[s:s + self.EVAL_BATCH] = softmax(self.forward(x[s:s + self.EVAL_BATCH],
+                                                              train=False))
+        return out
+
+    def predict(self, x) -> np.ndarray:
+        """Predicted labels (N,) at evaluation (no dropout), EVAL_BATCH images at a time."""
+        return np.argmax(self.predict_proba(x), axis=1)
 
 
 def _is_pos_int(value) -> bool:
