@@ -306,3 +306,14 @@ def test_linear_regression_stream_density_and_switch():
         linear_regression_stream(w1, 10, seed=0, density=0.0)
     with pytest.raises(ValueError, match=r"w_star_after must have shape \(3,\)"):
         linear_regression_stream(w1, 10, seed=0, switch_at=5, w_star_after=np.zeros(2))
+
+
+def test_linear_regression_stream_scales():
+    w = np.array([1.0, -2.0])
+    scale = np.where(np.arange(4000)[:, None] < 2000, 1.0, 0.1) * np.array([3.0, 1.0])
+    _, X, y, _ = linear_regression_stream(w, 4000, seed=1, scale=scale, noise=0.0)
+    np.testing.assert_allclose(X[:2000].std(axis=0), [3.0, 1.0], rtol=0.05)
+    np.testing.assert_allclose(X[2000:].std(axis=0), [0.3, 0.1], rtol=0.05)
+    np.testing.assert_allclose(y, X @ w, rtol=1e-12)  # noise 0: the targets are exact
+    with pytest.raises(ValueError, match=r"scale must broadcast to \(4000, 2\)"):
+        linear_regression_stream(w, 4000, seed=1, scale=np.ones(3))

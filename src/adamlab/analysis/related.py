@@ -256,15 +256,17 @@ def noisy_quadratic_stream(scales, sigma: float, steps: int, seed: int):
     return grad_fn
 
 
-def linear_regression_stream(w_star, steps: int, seed: int, *, density=1.0, noise: float = 0.1,
+def linear_regression_stream(w_star, steps: int, seed: int, *, density=1.0, scale=1.0, noise=0.1,
                              switch_at: int | None = None, w_star_after=None):
-    """An online least-squares stream f_t(w) = ½(w·x_t − y_t)², y_t = w*_t·x_t + noise·ξ_t.
+    """An online least-squares stream f_t(w) = ½(w·x_t − y_t)², y_t = w*_t·x_t + noise_t·ξ_t.
 
-    ``density`` (scalar or one value per feature) is the probability that feature j is present at a
-    step: x_tj = b_tj·z_tj with b ~ Bernoulli(density_j), z ~ N(0, 1) (sparse gradients, §1). With
-    ``switch_at = s`` the target changes from ``w_star`` to ``w_star_after`` after step s
-    (a non-stationary objective). Returns ``(grad_fn, X, y, targets)``: ``grad_fn(W, t)`` gives the
-    gradients (w·x_t − y_t)·x_t for every row w of W, ``targets`` has shape (steps, d): w*_t.
+    x_tj = scale_tj·b_tj·z_tj with z ~ N(0, 1) and b ~ Bernoulli(density_j): ``density`` (scalar or
+    one value per feature) is the probability that feature j is present at a step (sparse gradients,
+    §1); ``scale`` broadcasts against (steps, d), so it can set per-feature scales, (d,), or a
+    scale that changes over time, (steps, 1); ``noise`` is a scalar or one value per step. With
+    ``switch_at = s`` the target changes from ``w_star`` to ``w_star_after`` after step s (a
+    non-stationary objective). Returns ``(grad_fn, X, y, targets)``: ``grad_fn(W, t)`` gives the
+    gradients (w·x_t − y_t)·x_t for every row w of W; ``targets`` has shape (steps, d): w*_t.
     """
     w_star = np.asarray(w_star, dtype=np.float64)
     if w_star.ndim != 1:
@@ -280,8 +282,16 @@ def linear_regression_stream(w_star, steps: int, seed: int, *, density=1.0, nois
         if w_after.shape != w_star.shape:
             raise ValueError(f"w_star_after must have shape {w_star.shape}, got {w_after.shape}")
         targets[switch_at:] = w_after
+    try:
+        scale = np.broadcast_to(np.asarray(scale, dtype=np.float64), targets.shape)
+        noise = np.broadcast_to(np.asarray(noise, dtype=np.float64), (steps,))
+    except ValueError:
+        raise ValueError(f"scale must broadcast to {targets.shape} and noise to ({steps},), got shapes "
+                         f"{np.shape(scale)} and {np.shape(noise)}") from None
+    if not (np.all(scale > 0) and np.all(noise >= 0)):
+        raise ValueError("scale must be positive and noise non-negative")
     rng = np.random.default_rng(seed)
-    X = (rng.random((steps, w_star.size)) < density) * rng.normal(size=(steps, w_star.size))
+    X = scale * (rng.random((steps, w_star.size)) < density) * rng.normal(size=(steps, w_star.size))
     y = np.einsum("td,td->t", X, targets) + noise * rng.normal(size=steps)
 
     def grad_fn(W, t):
