@@ -92,6 +92,27 @@ def test_adversarial_search_finds_the_closed_form(beta1, beta2, t):
         np.testing.assert_allclose(result.history, attaining_history(beta1, beta2, t), atol=1e-4)
 
 
+def test_adversarial_search_odd_shortcut_and_sign():
+    """odd=True searches one sign only (half the work) and finds the same maximum; the history
+    returned always has a positive ratio."""
+    fn = lambda g: adam_ratio(g, 0.9, 0.99)[-1]
+    both = adversarial_search(fn, 5, starts=2, rng=np.random.default_rng(1))
+    one = adversarial_search(fn, 5, starts=2, rng=np.random.default_rng(1), odd=True)
+    assert one.value == pytest.approx(both.value, rel=1e-9)
+    assert one.nfev < both.nfev
+    assert fn(both.history) > 0 and fn(one.history) > 0
+    # a function that is not odd: f = c for c > 0, 2c for c < 0, with c = cos(g, (1, 1, 1)).
+    # max |f| = 2 (at g = −(1, 1, 1)) is found by the two-sided search; odd=True sees only max f = 1
+    def lopsided(g):
+        c = np.sum(g) / np.sqrt(g.size * np.sum(g**2))
+        return c if c > 0 else 2 * c
+    two_sided = adversarial_search(lopsided, 3, starts=2, rng=np.random.default_rng(2))
+    assert two_sided.value == pytest.approx(2.0, rel=1e-6)
+    np.testing.assert_allclose(two_sided.history, -1.0, atol=1e-3)
+    one_sided = adversarial_search(lopsided, 3, starts=2, rng=np.random.default_rng(2), odd=True)
+    assert one_sided.value == pytest.approx(1.0, rel=1e-6)
+
+
 # ----------------------------------------------------------------------------- Adam attains it
 
 @pytest.mark.parametrize("beta1, beta2", [(0.9, 0.999), (0.9, 0.99), (0.99, 0.999), (0.0, 0.999),

@@ -204,8 +204,9 @@ def paper_bound(beta1, beta2) -> float:
 class SearchResult:
     """Outcome of :func:`adversarial_search`.
 
-    ``value``: the largest |ratio| found; ``history``: the history attaining it, sign-fixed so that
-    its ratio is positive and scaled to max |g_i| = 1; ``values``: the best value from each start;
+    ``value``: the largest |ratio| found; ``history``: the history attaining it, scaled to
+    max |g_i| = 1 (negated, where that leaves |ratio| unchanged, so that its ratio is positive);
+    ``values``: the best value from each start;
     ``nfev``: evaluations of the ratio function in all.
     """
 
@@ -216,14 +217,16 @@ class SearchResult:
 
 
 def adversarial_search(ratio_fn: Callable[[np.ndarray], float], t, *, starts: int = 8,
-                       rng: np.random.Generator, maxiter: int = 2000) -> SearchResult:
+                       rng: np.random.Generator, maxiter: int = 2000,
+                       odd: bool = False) -> SearchResult:
     """Maximise |ratio_fn(g)| over real histories g ∈ R^t numerically (scipy.optimize, L-BFGS-B).
 
     ``ratio_fn`` maps a history of shape (t,) (oldest first) to the ratio at step t, e.g.
     ``lambda g: adam_ratio(g, beta1, beta2)[-1]``. Each start is a history of i.i.d. normal entries
     with log-uniform magnitudes over two decades, drawn from ``rng``; gradients are by finite
-    differences, so nothing of the closed form enters. Since the ratios of interest are odd in g,
-    both ``ratio_fn`` and ``−ratio_fn`` are maximised from each start.
+    differences, so nothing of the closed form enters. Both ``ratio_fn`` and ``−ratio_fn`` are
+    maximised from each start; with ``odd=True`` (the caller asserts ratio_fn(−g) = −ratio_fn(g), as
+    for Adam's and AdaMax's ratios) only ``ratio_fn`` is, since then max |ratio| = max ratio.
     """
     t = check_t(t)
     if isinstance(starts, bool) or not isinstance(starts, numbers.Integral) or starts < 1:
@@ -232,7 +235,7 @@ def adversarial_search(ratio_fn: Callable[[np.ndarray], float], t, *, starts: in
     for _ in range(starts):
         g0 = rng.normal(size=t) * 10.0 ** rng.uniform(-1.0, 1.0, size=t)
         start_best = -math.inf
-        for sign in (1.0, -1.0):
+        for sign in ((1.0,) if odd else (1.0, -1.0)):
             def objective(g, sign=sign):
                 r = float(ratio_fn(g / np.max(np.abs(g)))) if np.any(g) else 0.0
                 return -sign * r
@@ -244,7 +247,10 @@ def adversarial_search(ratio_fn: Callable[[np.ndarray], float], t, *, starts: in
             if value > start_best:
                 start_best = value
             if value > best_value:
-                best_value, best_g = value, sign * res.x
+                best_value, best_g = value, res.x
         values.append(start_best)
     history = best_g / np.max(np.abs(best_g))
+    r, r_flipped = float(ratio_fn(history)), float(ratio_fn(-history))
+    if r < 0 and abs(r + r_flipped) <= 1e-12 * abs(r):  # odd at this point: report the positive one
+        history = -history
     return SearchResult(value=best_value, history=history, values=np.array(values), nfev=nfev)
