@@ -136,6 +136,15 @@ def test_adam_near_beta2_one_approaches_adagrad():
     assert np.all(np.diff(dist_no_bc) > 0) and dist_no_bc[2] > 1.0
 
 
+def test_batched_paths_with_beta2_within_1e12_of_one_is_adagrad():
+    # (1 − β2)·t = 1e-10 over the run: the limit of §5 holds to rounding
+    grad_fn = noisy_quadratic_stream(SCALES, sigma=0.5, steps=100, seed=6)
+    ada = batched_paths(grad_fn, THETA0, 100, method="adagrad", lr=0.5, eps=0.0)[:, 0]
+    adam = batched_paths(grad_fn, THETA0, 100, method="adam", lr=0.5, lr_decay=True, beta1=0.0,
+                         beta2=1.0 - 1e-12, eps=0.0)[:, 0]
+    assert np.max(np.abs(adam - ada)) < 1e-9
+
+
 def test_batched_paths_zero_gradient_with_zero_eps_is_a_no_op():
     def grad_fn(theta, t):
         return np.zeros_like(theta)
