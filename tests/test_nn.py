@@ -109,6 +109,30 @@ def test_relu_values_and_input_untouched():
     np.testing.assert_array_equal(x, before)
 
 
+def test_relu_inplace_matches_relu_and_overwrites_its_arguments():
+    rng = np.random.default_rng(41)
+    x = away_from_zero(rng, (5, 8))
+    dy = rng.standard_normal((5, 8))
+    plain, inplace = ReLU(), ReLU(inplace=True)
+    y_ref = plain.forward(x).copy()
+    dx_ref = plain.backward(dy).copy()
+    xi, dyi = x.copy(), dy.copy()
+    y = inplace.forward(xi)
+    assert y is xi
+    np.testing.assert_array_equal(y, y_ref)
+    dx = inplace.backward(dyi)
+    assert dx is dyi
+    np.testing.assert_array_equal(dx, dx_ref)
+    # gradient check through a copy (the layer overwrites what it is given)
+    R = rng.standard_normal((5, 8))
+
+    def f():
+        return float(np.sum(inplace.forward(x.copy()) * R))
+
+    f()
+    assert relative_error(inplace.backward(R.copy()), numerical_gradient(f, x)) < TOL
+
+
 def test_softplus_gradients_and_stability():
     rng = np.random.default_rng(5)
     x = rng.standard_normal((4, 6)) * 5
@@ -229,8 +253,9 @@ def test_gaussian_kl_gradients_and_value():
 @pytest.mark.parametrize("make", [
     lambda rng: Linear(8, 5, rng=rng),
     lambda rng: Linear(8, 5, rng=rng, init="he", input_grad=False),
-    lambda rng: ReLU(), lambda rng: Softplus(), lambda rng: Dropout(0.3), lambda rng: Flatten(),
-], ids=["Linear", "Linear-first", "ReLU", "Softplus", "Dropout", "Flatten"])
+    lambda rng: ReLU(), lambda rng: ReLU(inplace=True), lambda rng: Softplus(),
+    lambda rng: Dropout(0.3), lambda rng: Flatten(),
+], ids=["Linear", "Linear-first", "ReLU", "ReLU-inplace", "Softplus", "Dropout", "Flatten"])
 def test_float32_layers_stay_float32(make):
     rng = np.random.default_rng(13)
     layer = make(rng)

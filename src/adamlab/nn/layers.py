@@ -4,7 +4,8 @@ Every layer follows :class:`adamlab.nn.base.Layer`. For speed in the training lo
 
 - **Buffers are reused.** The arrays returned by ``forward`` and ``backward`` belong to the layer and
   are overwritten by its next ``forward``/``backward`` (a new batch size allocates new ones). Copy
-  a result if you need to keep it past the next call. Inputs are never modified.
+  a result if you need to keep it past the next call. Inputs are never modified, except by
+  ``ReLU(inplace=True)``, which says so.
 - **No transposed copies.** Every GEMM is one ``np.matmul(..., out=buffer)``, with ``W.T`` and
   ``x.T`` passed as views (BLAS takes the transpose as a flag).
 - **No float64 temporaries.** A layer computes in its dtype (float32 or float64, given at
@@ -137,21 +138,26 @@ class ReLU(Layer):
     """y = max(x, 0), computed as x·[x > 0] with the 0/1 mask kept for backward: dx = dy·[x > 0].
 
     (Multiplying by a float mask is cheaper in NumPy than ``np.maximum`` plus a boolean mask.)
+    With ``inplace=True`` the layer overwrites its input with the output in ``forward`` and the
+    incoming gradient with dx in ``backward`` (both are returned): no output buffers, less memory
+    traffic. The models use it where the input is a buffer of the layer below that nothing else
+    reads (the output of a Linear or Conv2D layer).
     """
 
-    def __init__(self, *, dtype=None) -> None:
+    def __init__(self, *, inplace: bool = False, dtype=None) -> None:
         super().__init__()
         self.dtype = None if dtype is None else check_dtype(dtype)
+        self.inplace = bool(inplace)
         self._buf = _Buffers()
         self._mask = None
 
     def __repr__(self) -> str:
-        return "ReLU()"
+        return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
         dt = _input_dtype("ReLU", x, self.dtype)
         mask = self._buf.get("mask", x.shape, dt)
-        y = self._buf.get("y", x.shape, dt)
+        y = x if self.inplace else self._buf.get("y", x.shape, dt)
         np.greater(x, 0, out=mask)  # 1 where x > 0, else 0
         np.multiply(x, mask, out=y)
         self._mask = mask
@@ -162,7 +168,7 @@ class ReLU(Layer):
         if mask is None:
             raise RuntimeError("ReLU: backward called before forward")
         _check_grad("ReLU", dy, mask.shape, mask.dtype)
-        dx = self._buf.get("dx", mask.shape, mask.dtype)
+        dx = dy if self.inplace else self._buf.get("dx", mask.shape, mask.dtype)
         np.multiply(dy, mask, out=dx)
         return dx
 
