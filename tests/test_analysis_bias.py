@@ -49,6 +49,16 @@ def test_stationary_expectation_equals_brute_force(power, beta):
         assert corrected == pytest.approx(moment, rel=1e-12)
 
 
+def test_generic_branch_finite_and_infinite_sums():
+    i = sp.Symbol("i", integer=True, positive=True)
+    k = sp.Symbol("k", integer=True, nonnegative=True)
+    finite = bias.generic_branch(sp.summation(b ** (t - i), (i, 1, t)))
+    assert sp.simplify(finite - (1 - b**t) / (1 - b)) == 0
+    infinite = bias.generic_branch(sp.summation(b ** (2 * k), (k, 0, sp.oo)))
+    assert sp.simplify(infinite - 1 / (1 - b**2)) == 0
+    assert bias.generic_branch(b + 1) == b + 1
+
+
 def test_enumeration_detects_a_wrong_factor():
     # the check above can fail: the uncorrected mean is not the moment
     exact = bias.exact_mean_by_enumeration(0.9, 3, [-1.0, 3.0], [0.6, 0.4], power=2)

@@ -28,6 +28,7 @@ from __future__ import annotations
 import itertools
 
 import numpy as np
+import scipy.sparse
 import sympy as sp
 
 from adamlab.optim import Adam
@@ -35,6 +36,7 @@ from adamlab.optim.base import check_positive, check_unit_interval
 
 __all__ = [
     "unrolled_ema",
+    "generic_branch",
     "expected_ema_stationary",
     "expected_ema_geometric",
     "zeta_geometric",
@@ -47,6 +49,7 @@ __all__ = [
     "exact_mean_by_enumeration",
     "monte_carlo_moments",
     "sparse_logistic_problem",
+    "logistic_loss",
     "logistic_loss_grad",
     "run_sparse",
 ]
@@ -59,12 +62,20 @@ def _beta(name: str, value) -> None:
     check_unit_interval(name, float(value))
 
 
-def _generic_branch(expr: sp.Expr) -> sp.Expr:
-    """The generic branch of a Piecewise that ``sympy.summation`` returns (ratio of the geometric sum ≠ 1)."""
+def generic_branch(expr: sp.Expr) -> sp.Expr:
+    """The evaluated branch of the Piecewise that ``sympy.summation`` returns for a geometric sum.
+
+    A finite sum gives (special case, Eq(ratio, 1)), (closed form, True); an infinite one gives
+    (closed form, |ratio| < 1), (unevaluated Sum, True). Returns the first branch whose condition is
+    not an equality and which holds no unevaluated ``Sum``; an expression without Piecewise as is.
+    """
     expr = sp.piecewise_fold(expr)
-    if isinstance(expr, sp.Piecewise):
-        expr = expr.args[-1][0]
-    return expr
+    if not isinstance(expr, sp.Piecewise):
+        return expr
+    for value, cond in expr.args:
+        if not isinstance(cond, sp.Eq) and not value.has(sp.Sum):
+            return value
+    raise ValueError(f"no evaluated branch in {expr}")
 
 
 def _check_beta_numeric(name: str, value) -> float:
@@ -100,7 +111,7 @@ def expected_ema_stationary(beta, t, moment) -> sp.Expr:
     i = sp.Dummy("i", integer=True, positive=True)
     x = sp.Dummy("beta", positive=True)  # sum with a symbolic β; a numeric β is put in at the end
     total = (1 - x) * sp.summation(x ** (t - i) * moment, (i, 1, t))
-    return sp.factor(sp.simplify(_generic_branch(total))).subs(x, beta)
+    return sp.factor(sp.simplify(generic_branch(total))).subs(x, beta)
 
 
 def expected_ema_geometric(beta, rho, t, s) -> sp.Expr:
@@ -112,7 +123,7 @@ def expected_ema_geometric(beta, rho, t, s) -> sp.Expr:
     i = sp.Dummy("i", integer=True, positive=True)
     x = sp.Dummy("beta", positive=True)  # sum with a symbolic β; a numeric β is put in at the end
     total = (1 - x) * sp.summation(x ** (t - i) * s * rho**i, (i, 1, t))
-    return sp.factor(sp.simplify(_generic_branch(total))).subs(x, beta)  # the branch for ρ ≠ β
+    return sp.factor(sp.simplify(generic_branch(total))).subs(x, beta)  # the branch for ρ ≠ β
 
 
 def zeta_geometric(beta, rho, t, s) -> sp.Expr:
@@ -233,8 +244,11 @@ def exact_mean_by_enumeration(beta, t, values, probs, power=1, corrected=False) 
     return float(np.sum(weight * avg))
 
 
-def monte_carlo_moments(beta1, beta2, steps, n_seeds, mean, std, seed) -> dict:
-    """Monte Carlo of Adam's moment estimates for stationary Gaussian gradients g ~ N(mean, std²).
+def monte_carlo_moments(beta1, beta2, steps, n_seeds, mean, std, seed, rho=1.0) -> dict:
+    """Monte Carlo of Adam's moment estimates for Gaussian gradients g_t ~ N(mean, std²·ρ^t).
+
+    ``rho=1`` (the default) gives stationary gradients; with ``mean=0`` and ρ ≠ 1, E[g_t²] = std²·ρ^t
+    is the geometric model of :func:`expected_ema_geometric`.
 
     Each seed is one coordinate of one ``adamlab.optim.Adam`` parameter vector (the update is
     element-wise, so coordinates are independent runs); seed k draws its gradients from its own
@@ -250,9 +264,12 @@ def monte_carlo_moments(beta1, beta2, steps, n_seeds, mean, std, seed) -> dict:
     n_seeds = _check_steps("n_seeds", n_seeds)
     if n_seeds < 2:
         raise ValueError(f"n_seeds must be at least 2 for a standard error, got {n_seeds}")
-    std = check_positive("std", std)
+    std, rho = check_positive("std", std), check_positive("rho", rho)
     children = np.random.SeedSequence(seed).spawn(n_seeds)
     grads = np.stack([np.random.default_rng(c).normal(mean, std, size=steps) for c in children], axis=1)
+    if rho != 1.0:
+        scale = rho ** (np.arange(1, steps + 1) / 2)  # std_t = std·ρ^{t/2}: E[(g_t − mean)²] = std²·ρ^t
+        grads = mean + (grads - mean) * scale[:, None]
     opt = Adam(lr=1.0, beta1=beta1, beta2=beta2, eps=0.0)  # θ does not feed back into g: lr is moot
     params = {"theta": np.zeros(n_seeds)}
     names = ("m", "v", "m_hat", "v_hat", "sqrt_v_hat")
@@ -290,14 +307,25 @@ def sparse_logistic_problem(n=4000, d=400, seed=0, p_max=0.5, decay=0.8):
     return X, y, p
 
 
-def logistic_loss_grad(w, X, y):
-    """Mean logistic loss −[y·log σ(z) + (1 − y)·log(1 − σ(z))], z = X·w, and its gradient."""
+def _check_xy(w, X, y) -> None:
     if X.shape != (len(y), len(w)):
         raise ValueError(f"X must have shape ({len(y)}, {len(w)}) for {len(y)} labels and {len(w)} weights, "
                          f"got {X.shape}")
+
+
+def logistic_loss(w, X, y) -> float:
+    """Mean logistic loss −[y·log σ(z) + (1 − y)·log(1 − σ(z))] with z = X·w (X dense or scipy sparse)."""
+    _check_xy(w, X, y)
+    z = X @ w
+    return float(np.mean(np.logaddexp(0.0, z) - y * z))
+
+
+def logistic_loss_grad(w, X, y):
+    """:func:`logistic_loss` and its gradient Xᵀ(σ(X·w) − y)/n, for a dense X."""
+    _check_xy(w, X, y)
     z = X @ w
     loss = float(np.mean(np.logaddexp(0.0, z) - y * z))
-    grad = X.T @ (0.5 * (1.0 + np.tanh(0.5 * z)) - y) / len(y)  # σ(z) without overflow
+    grad = ((0.5 * (1.0 + np.tanh(0.5 * z)) - y) @ X) / len(y)  # σ(z) without overflow
     return loss, grad
 
 
@@ -316,8 +344,9 @@ def run_sparse(X, y, lr, beta1, beta2, bias_correction, epochs=10, batch_size=32
     n = len(y)
     per_epoch = -(-n // batch_size)
     params = {"w": np.zeros(X.shape[1])}
+    X_all = scipy.sparse.csr_matrix(X)  # the full-data loss touches only the non-zero features
     max_step = np.empty(epochs * per_epoch)
-    loss_epoch = [logistic_loss_grad(params["w"], X, y)[0]]
+    loss_epoch = [logistic_loss(params["w"], X_all, y)]
     loss_at = {}
     for _ in range(epochs):
         order = rng.permutation(n)
@@ -328,7 +357,7 @@ def run_sparse(X, y, lr, beta1, beta2, bias_correction, epochs=10, batch_size=32
             opt.update(params, {"w": g})
             max_step[opt.t - 1] = np.max(np.abs(params["w"] - before)) / lr
             if opt.t in record_steps:
-                loss_at[opt.t] = logistic_loss_grad(params["w"], X, y)[0]
-        loss_epoch.append(logistic_loss_grad(params["w"], X, y)[0])
+                loss_at[opt.t] = logistic_loss(params["w"], X_all, y)
+        loss_epoch.append(logistic_loss(params["w"], X_all, y))
     return {"max_step": max_step, "loss_at": loss_at, "loss_epoch": np.array(loss_epoch),
             "steps_per_epoch": per_epoch}
