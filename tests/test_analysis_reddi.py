@@ -6,6 +6,7 @@ import pytest
 from adamlab.analysis.reddi import (
     adam_moments,
     affine_scan,
+    barrier_run,
     bernoulli_gradients,
     clamp_scan,
     class_linear_run,
@@ -168,3 +169,20 @@ def test_adam_fails_on_reddi_problem_and_amsgrad_does_not():
     assert x_adam[-1] > 0.99 and x_ams[-1] < -0.99
     assert abs(linear_regret(g, x_adam)[-1] / T - 2 * (C - 2) / 3) < 0.01
     assert linear_regret(g, x_ams)[-1] / T < 0.02
+
+
+def test_barrier_run_regret_against_brute_force_minimum():
+    g = reddi_gradients(300, 3.0)
+    K = 6.0
+    x, grads, regret = barrier_run(Adam(lr=inverse_sqrt(0.5), beta1=0.0, beta2=0.1), g, 0.0, K)
+    assert np.max(np.abs(x)) > 1  # no projection: the iterate does leave [-1, 1]
+    outside = np.abs(x) > 1
+    np.testing.assert_array_equal(grads[outside], g[outside] + K * np.sign(x[outside]))
+    np.testing.assert_array_equal(grads[~outside], g[~outside])
+    grid = np.linspace(-3, 3, 6001)  # contains -1 and 1
+    for T in (1, 2, 3, 100, 300):
+        totals = g[:T].sum() * grid + T * K * np.maximum(0, np.abs(grid) - 1)
+        played = np.sum(g[:T] * x[:T] + K * np.maximum(0, np.abs(x[:T]) - 1))
+        np.testing.assert_allclose(regret[T - 1], played - totals.min(), rtol=1e-12, atol=1e-12)
+    with pytest.raises(ValueError, match="K must exceed max"):
+        barrier_run(Adam(), g, 0.0, 3.0)

@@ -21,6 +21,9 @@ Indexing: the learner plays x_1 (the start), sees f_1, moves to x_2, ...; ``fast
 the played points x_1..x_T, and :func:`linear_regret` gives R(T) = Σ_{t≤T} f_t(x_t) − min_{x∈X} Σ_{t≤T} f_t(x)
 for every T.
 
+:func:`barrier_run` plays the same linear losses without any projection, on the real line, with a
+convex barrier K·max(0, |x| − 1) added to every loss so that plain Algorithm 1 stays bounded by itself.
+
 Problems: :func:`reddi_gradients` (Theorem 1: g_t = C when t mod 3 = 1, else −1), and
 :func:`periodic_gradients` / :func:`bernoulli_gradients` for the synthetic variants (a large gradient
 once per period, or with a small probability, and a small opposite one otherwise).
@@ -47,6 +50,7 @@ __all__ = [
     "fast_linear_run",
     "class_linear_run",
     "linear_regret",
+    "barrier_run",
 ]
 
 
@@ -250,3 +254,27 @@ def linear_regret(g, x, lo: float = -1.0, hi: float = 1.0) -> np.ndarray:
     played = np.cumsum(g * x, axis=0)
     total = np.cumsum(np.broadcast_to(g, x.shape), axis=0)
     return played - np.minimum(lo * total, hi * total)
+
+
+def barrier_run(opt, g, x0: float, K: float):
+    """Plain ``opt`` (no projection) on f_t(x) = g_t·x + K·max(0, |x| − 1) over the real line.
+
+    With K > max|g_t| every f_t is convex with gradients bounded by max|g| + K, and the best fixed
+    point of Σ_{t≤T} f_t is x* = −sign(Σ g_t) ∈ {−1, 1} with value −|Σ g_t| (outside [−1, 1] the
+    barrier's slope K·T exceeds |Σ g_t|). Returns ``(x, grads, regret)``: the played points x_1..x_T,
+    the gradients g_t + K·sign(x_t)·[|x_t| > 1], and R(T) for every T.
+    """
+    g = _as_float_time_series("g", g)
+    if g.ndim != 1:
+        raise ValueError(f"barrier_run takes one lane, g of shape (T,), got {g.shape}")
+    if not K > np.max(np.abs(g)):
+        raise ValueError(f"K must exceed max |g_t| = {np.max(np.abs(g)):g} (else x* may leave [-1, 1]), got {K!r}")
+    params = {"x": np.array([float(x0)])}
+    xs = np.empty(g.shape[0])
+    grads = np.empty(g.shape[0])
+    for i, gt in enumerate(g):
+        x = xs[i] = params["x"][0]
+        grads[i] = gt + (K * np.sign(x) if abs(x) > 1 else 0.0)  # ∇f_t(x_t)
+        opt.update(params, {"x": np.array([grads[i]])})
+    losses = g * xs + K * np.maximum(0.0, np.abs(xs) - 1)
+    return xs, grads, np.cumsum(losses) + np.abs(np.cumsum(g))
