@@ -1,4 +1,4 @@
-"""Speed of one training step of the paper's models (float32, batch 128) against the same-run GEMM peak.
+"""Speed of a training step of the paper's models (float32, batch 128) against the GEMM peak.
 
 Usage::
 
@@ -13,8 +13,8 @@ What is measured (time.perf_counter; after warm-up, best and median of several r
   preallocated output), three runs before each model and at the end; the best of all of them is
   the reference, so a moment when other processes slow the GEMM does not flatter the models;
 * one full training step (``model.loss_and_grads`` + ``Adam.update``) and the forward+backward pass
-  alone (``loss_and_grads``) at batch 128 of random float32 data, for the MLP 784-1000-1000-10 and the
-  CNN c64-c64-c128-1000 on 32x32x3 inputs;
+  alone (``loss_and_grads``) at batch 128 of random float32 data, for the MLP 784-1000-1000-10
+  and the CNN c64-c64-c128-1000 on 32x32x3 inputs;
 * the VAE 784-500-50 step;
 * one epoch of multinomial logistic regression on MNIST-sized random data (60,000 x 784, batch 128,
   a fresh permutation, minibatch gathering included), and one epoch of the sparse binary logistic
@@ -173,8 +173,9 @@ def worker(threads, repeats, warmup):
         result = {}
         for kind, fn in (("step", step), ("fwd_bwd", fwd_bwd)):
             times = timed(fn, reps, warmup)
-            result[kind] = {"best_ms": 1e3 * min(times), "median_ms": 1e3 * statistics.median(times),
-                            "repeats": reps, "gflop": flops / 1e9,
+            result[kind] = {"best_ms": 1e3 * min(times),
+                            "median_ms": 1e3 * statistics.median(times), "repeats": reps,
+                            "gflop": flops / 1e9,
                             "s_per_epoch": min(times) * epoch_images / x.shape[0]}
         out[name] = result
 
@@ -303,8 +304,8 @@ def report(results, load):
                 rows.append((r["threads"], f"{key}_{kind}", best))
         lr, im = r["logreg_epoch"], r["imdb_epoch"]
         print(f"logistic regression, one MNIST-sized epoch (60,000 x 784, {lr['steps']} steps): "
-              f"{lr['best_s']:.3f} s [{lr['median_s']:.3f}] ({1e3 * lr['best_s'] / lr['steps']:.2f} "
-              f"ms/step)")
+              f"{lr['best_s']:.3f} s [{lr['median_s']:.3f}] "
+              f"({1e3 * lr['best_s'] / lr['steps']:.2f} ms/step)")
         print(f"sparse logistic regression, one IMDB-sized epoch (25,000 x 10,000 CSR, "
               f"{im['nnz']:,} non-zeros, dropout 0.5, {im['steps']} steps): {im['best_s']:.3f} s "
               f"[{im['median_s']:.3f}]")

@@ -43,7 +43,7 @@ def naive_conv(x, W, b):
 
 
 def naive_pool(x, dy=None, size=3, stride=2):
-    """Max over −inf-padded windows by loops; with ``dy``, also dL/dx routed to the first arg-max."""
+    """Max over −inf-padded windows by loops; with ``dy``, dL/dx routed to the first arg-max too."""
     n, h, w, c = x.shape
     p = size // 2
     ho, wo = -(-h // stride), -(-w // stride)

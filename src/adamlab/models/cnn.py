@@ -1,4 +1,4 @@
-"""Convolutional network for CIFAR-10 (§6.3): c64-c64-c128-1000, 5×5 convolutions, 3×3 max-pooling."""
+"""Convolutional network for CIFAR-10 (§6.3): c64-c64-c128-1000, 5×5 convolutions, 3×3 max-pools."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ class CNN(Model):
         return super().forward(x, train=train, rng=rng)
 
     def predict_proba(self, x) -> np.ndarray:
-        """Class probabilities (N, n_classes) at evaluation, computed EVAL_BATCH images at a time."""
+        """Class probabilities (N, n_classes) at evaluation, EVAL_BATCH images at a time."""
         x = as_minibatch(x, self.dtype)
         if x.ndim == 0:
             raise ValueError("CNN expects NHWC input, got a scalar")

@@ -2,8 +2,8 @@
 
 ``Conv2D`` is a 2-D convolution (cross-correlation, as in every deep-learning library) with "same"
 zero padding and stride 1. It runs through im2col: the kh·kw patches of the padded input are copied,
-with one ``np.copyto`` from a ``sliding_window_view``, into a contiguous column matrix ``X`` of shape
-(N·H·W, kh·kw·c_in), and then
+with one ``np.copyto`` from a ``sliding_window_view``, into a contiguous column matrix ``X`` of
+shape (N·H·W, kh·kw·c_in), and then
 
     forward   Y  = X @ W + b          W reshaped to (kh·kw·c_in, c_out)
     backward  dW = Xᵀ @ dY,  db = Σ_rows dY
@@ -20,8 +20,8 @@ views of its input, one per window position ("tap"), with no Python loop over pi
 pass routes each gradient to the arg-max of its window (ties: the first in window order) and sums
 where windows overlap.
 
-Buffers: both layers keep their work arrays (padded input, column matrix, outputs) for the last input
-shape and reuse them while the shape stays the same. The arrays returned by ``forward`` and
+Buffers: both layers keep their work arrays (padded input, column matrix, outputs) for the last
+input shape and reuse them while the shape stays the same. The arrays returned by ``forward`` and
 ``backward`` are therefore owned by the layer and overwritten by its next call of the same kind:
 copy them if you need to keep them.
 """
@@ -45,7 +45,7 @@ def _positive_int(name: str, value) -> int:
 
 
 def _tap_range(offset: int, n_in: int, n_out: int, stride: int) -> tuple[slice, slice] | None:
-    """Slices (inputs, outputs) along one axis for the window tap at ``offset`` from the window start.
+    """(input slice, output slice) along one axis for the window tap at ``offset``.
 
     Output o reads input o·stride + offset (offset already includes −pad). Returns the slice of the
     inputs that lie inside [0, n_in) and the matching slice of outputs, or None if there are none.
@@ -67,7 +67,7 @@ class Conv2D(Layer):
     ReLU follows every convolution of the CNN), and "b" (c_out,), zero. ``input_grad=False`` (the
     first layer) skips the input-gradient GEMM and col2im; ``backward`` then returns None.
 
-    The input must have the layer's dtype (TypeError otherwise; the models cast each minibatch once).
+    The input must have the layer's dtype (TypeError otherwise; models cast each minibatch once).
     """
 
     def __init__(self, c_in: int, c_out: int, *, kernel: int = 5, rng: np.random.Generator,
