@@ -38,7 +38,7 @@ class MLP(Model):
                                               init="glorot" if last else "he",
                                               input_grad=i > 1)))
             if not last:
-                layers.append((f"relu{i}", ReLU()))
+                layers.append((f"relu{i}", ReLU(inplace=True)))  # overwrites fc{i}'s output
                 if self.hidden_dropout > 0:
                     layers.append((f"drop{i}", Dropout(self.hidden_dropout)))
         super().__init__(layers, dtype=dtype, weight_decay=weight_decay)
