@@ -6,7 +6,7 @@ Notation of the paper: g_i the gradient at step i, k = t − i its age at step t
   v_t = (1 − β2^p)·Σ_i (β2^k·|g_i|)^p, so u_t^(p) = (1 − β2^p)^(1/p)·‖(β2^k·|g_i|)_i‖_p, which tends
   to the largest decayed magnitude u_t = max_i β2^k·|g_i| = max(β2·u_{t−1}, |g_t|) as p → ∞.
   :func:`lp_u_naive` runs the recursion as written (it over- and underflows for large p);
-  :func:`lp_u_log` runs it on log v_t (a log-sum-exp recursion), which is exact for every p.
+  :func:`lp_u_log` runs it on log v_t (a log-sum-exp recursion), which stays accurate for every p.
 * Step bound. With Δ_t = −(α/(1 − β1^t))·m_t/u_t and m_t = (1 − β1)·Σ_i β1^k·g_i, every
   |g_i| ≤ β2^(−k)·u_t, hence |Δ_t|/α ≤ A_t with (:func:`sup_step`)
 
