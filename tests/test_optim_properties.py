@@ -281,9 +281,10 @@ def test_adamax_exact_bound_is_attained(beta1, beta2, lr, steps):
 
 
 def test_adamax_paper_bound_counterexample():
-    """§7.1 claims |Δ_t| ≤ α; with the defaults a gradient growing by 1/β2 = 1.001 per step gives
+    """§7.1 claims |Δ_t| ≤ α; with the defaults a gradient that shrinks by the factor β2 = 0.999 each
+    step (g_i = β2^−(t−i), so that every past |g_i| decays in u_t to exactly the current one) gives
     |Δ_200| = 1.0091 α (supremum (1−β1)β2/(β2−β1) = 1.00909 α); with β1 = 0.9, β2 = 0.5 (allowed:
-    β2 ∈ [0, 1)) a gradient doubling each step gives |Δ_30| = 5.94·10^6 α."""
+    β2 ∈ [0, 1)) a gradient halving each step gives |Δ_30| = 5.94·10^6 α."""
     grads = extremal_sequence(1 / 0.999, 200)
     delta = abs(np.diff(run(AdaMax(lr=1.0), grads), axis=0)[-1, 0])
     assert delta == pytest.approx(0.1 * 0.999 / (0.999 - 0.9), rel=1e-6)
