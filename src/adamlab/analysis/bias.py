@@ -9,15 +9,17 @@ with ζ = 0 when E[g_i²] is stationary, and divides by (1 − β2^t); the same 
 for m_t. This module holds the symbolic forms (SymPy) and the numerical checks the chapter
 ``notebooks/04_bias_correction.ipynb`` calls:
 
-* :func:`unrolled_ema`, :func:`expected_ema_stationary`: the unrolled sum and its expectation;
+* :func:`unrolled_ema`, :func:`expected_ema_stationary`: the unrolled sum and its expectation
+  (:func:`generic_branch` picks the closed form out of SymPy's Piecewise sums);
 * :func:`expected_ema_geometric`, :func:`zeta_geometric`, :func:`relative_bias`,
-  :func:`relative_bias_limit`: one non-stationary model, E[g_i²] = s·ρ^i;
+  :func:`relative_bias_value`, :func:`relative_bias_limit`: one non-stationary model,
+  E[g_i²] = s·ρ^i;
 * :func:`step_ratio`, :func:`step_ratio_value`: how much larger a step is without the correction
   (ε = 0), the reason β2 → 1 needs it (§3, §6.4);
 * :func:`expected_ema_recursion`, :func:`exact_mean_by_enumeration`, :func:`monte_carlo_moments`:
   independent numerical expectations to check the symbolic ones against;
-* :func:`sparse_logistic_problem`, :func:`run_sparse`: a sparse-gradient problem run with Adam with
-  and without the correction.
+* :func:`sparse_logistic_problem`, :func:`logistic_loss`, :func:`logistic_loss_grad`,
+  :func:`run_sparse`: a sparse-gradient problem run with Adam with and without the correction.
 
 Numeric hyper-parameters are validated like the optimizers': ``ValueError("beta2 must be in [0, 1),
 got 1.0")``. Symbolic arguments (SymPy symbols) are passed through unchecked.
