@@ -35,30 +35,35 @@ class Claim:
 
 
 _ALGO = ("02_algorithm",)
+_RULE = ("03_update_rule",)
+_BIAS = ("04_bias_correction",)
+_CONV = ("05_convergence",)
+_RELATED = ("06_related_work",)
+_EXT = ("07_extensions",)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "Adam is simple to implement.", "§1", _ALGO),
     Claim("C2", "Adam is computationally efficient.", "§1", _ALGO),
     Claim("C3", "Adam needs little memory.", "§1", _ALGO),
     Claim("C4", "Adam's updates do not change when the gradients are rescaled by a positive "
-          "diagonal matrix.", "§1, §2.1"),
+          "diagonal matrix.", "§1, §2.1", _RULE),
     Claim("C5", "Adam suits problems that are large in data and/or in parameters.", "§1"),
     Claim("C6", "Adam is appropriate for non-stationary objectives.", "§1"),
     Claim("C7", "Adam copes with very noisy and/or sparse gradients.", "§1"),
     Claim("C8", "Adam's hyper-parameters are intuitive to interpret and need little tuning.", "§1"),
-    Claim("C9", "The size of each step is approximately bounded by the step size α.", "§1, §2.1"),
+    Claim("C9", "The size of each step is approximately bounded by the step size α.", "§1, §2.1", _RULE),
     Claim("C10", "Steps shrink automatically as the signal-to-noise ratio m̂/√v̂ falls near an "
-          "optimum (step-size annealing).", "§1, §2.1"),
+          "optimum (step-size annealing).", "§1, §2.1", _RULE),
     Claim("C11", "Dividing by (1 − β^t) removes the bias that initialising the moment estimates "
-          "at zero introduces.", "§3"),
+          "at zero introduces.", "§3", _BIAS),
     Claim("C12", "Without bias correction, β2 close to 1 makes the first steps too large and "
-          "training unstable.", "§3, §6.4"),
+          "training unstable.", "§3, §6.4", _BIAS),
     Claim("C13", "Under the assumptions of Theorem 4.1, the regret grows as O(√T), so "
-          "R(T)/T → 0.", "§4, Thm 4.1, Cor 4.2"),
+          "R(T)/T → 0.", "§4, Thm 4.1, Cor 4.2", _CONV),
     Claim("C14", "Adam combines AdaGrad's strength on sparse gradients with RMSProp's on "
-          "non-stationary objectives.", "§1, §5"),
+          "non-stationary objectives.", "§1, §5", _RELATED),
     Claim("C15", "AdaGrad is a limit case of Adam (β1 = 0, β2 → 1, α_t = α/√t, with bias "
-          "correction).", "§5"),
+          "correction).", "§5", _RELATED),
     Claim("C16", "MNIST logistic regression: Adam converges about as fast as SGD with Nesterov "
           "momentum, and both faster than AdaGrad.", "§6.1"),
     Claim("C17", "IMDB bag-of-words logistic regression: Adam is as fast as AdaGrad, and both are "
@@ -69,9 +74,9 @@ CLAIMS: tuple[Claim, ...] = (
           "shrinks until ε dominates it.", "§6.3"),
     Claim("C20", "Adam (with bias correction) is equal to or better than RMSProp with momentum "
           "(without it) for every setting tried.", "§6.4"),
-    Claim("C21", "AdaMax is numerically stable and its steps satisfy |Δ_t| ≤ α.", "§7.1"),
+    Claim("C21", "AdaMax is numerically stable and its steps satisfy |Δ_t| ≤ α.", "§7.1", _EXT),
     Claim("C22", "Temporal averaging of the parameters often generalises better than the last "
-          "iterate.", "§7.2"),
+          "iterate.", "§7.2", _EXT),
     Claim("C23", "The reordered, more efficient form of §2 computes the same iterates as "
           "Algorithm 1.", "§2", _ALGO),
 )
