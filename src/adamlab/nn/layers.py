@@ -43,26 +43,34 @@ class _Buffers:
         return a
 
 
-def _input_dtype(layer: str, x, dtype: np.dtype | None) -> np.dtype:
+_F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
+
+
+def _input_dtype(layer, x, dtype: np.dtype | None) -> np.dtype:
     """The dtype a parameter-free layer computes in: that of ``x``, which must be float32/float64."""
+    if type(x) is np.ndarray and (x.dtype == _F32 or x.dtype == _F64) and (
+            dtype is None or x.dtype == dtype):
+        return x.dtype  # the usual case, checked cheaply (this runs on every step)
     if not isinstance(x, np.ndarray):
-        raise TypeError(f"{layer} expects a NumPy array, got {type(x).__name__}")
-    if x.dtype.kind != "f":
-        raise TypeError(f"{layer} expects a float32 or float64 input, got dtype {x.dtype}")
-    dt = check_dtype(x.dtype)
-    if dtype is not None and dt != dtype:
-        raise TypeError(f"{layer} was built for {dtype}, got an input of dtype {dt}")
-    return dt
+        raise TypeError(f"{layer!r} expects a NumPy array, got {type(x).__name__}")
+    if x.dtype not in (_F32, _F64):
+        raise TypeError(f"{layer!r} expects a float32 or float64 input, got dtype {x.dtype}")
+    if dtype is not None and x.dtype != dtype:
+        raise TypeError(f"{layer!r} was built for {dtype}, got an input of dtype {x.dtype}")
+    return x.dtype  # an ndarray subclass
 
 
-def _check_grad(layer: str, dy, shape: tuple[int, ...], dtype: np.dtype) -> None:
+def _check_grad(layer, dy, shape: tuple[int, ...], dtype: np.dtype) -> None:
+    """``dy`` must be an array of the shape and dtype of the last forward's output."""
+    if type(dy) is np.ndarray and dy.shape == shape and dy.dtype == dtype:
+        return
     if not isinstance(dy, np.ndarray):
-        raise TypeError(f"{layer}.backward expects a NumPy array, got {type(dy).__name__}")
+        raise TypeError(f"{layer!r}.backward expects a NumPy array, got {type(dy).__name__}")
     if dy.shape != shape:
-        raise ValueError(f"{layer}.backward: gradient of shape {dy.shape} does not match the "
+        raise ValueError(f"{layer!r}.backward: gradient of shape {dy.shape} does not match the "
                          f"output of the last forward, shape {shape}")
     if dy.dtype != dtype:
-        raise TypeError(f"{layer}.backward: gradient of dtype {dy.dtype}, expected {dtype}")
+        raise TypeError(f"{layer!r}.backward: gradient of dtype {dy.dtype}, expected {dtype}")
 
 
 class Linear(Layer):
@@ -93,8 +101,10 @@ class Linear(Layer):
     def __repr__(self) -> str:
         return f"Linear({self.n_in}, {self.n_out}, dtype={self.dtype})"
 
-    def _check_input(self, x) -> None:
-        if not (isinstance(x, np.ndarray) or _is_sparse(x)):
+    def _check_input(self, x) -> bool:
+        """Validate x; return whether it is a SciPy sparse matrix."""
+        sparse = not isinstance(x, np.ndarray)
+        if sparse and not _is_sparse(x):
             raise TypeError(f"{self!r} expects a NumPy array or a SciPy sparse matrix, "
                             f"got {type(x).__name__}")
         if x.ndim != 2 or x.shape[1] != self.n_in:
@@ -102,18 +112,19 @@ class Linear(Layer):
         if x.dtype != self.dtype:
             raise TypeError(f"{self!r} got an input of dtype {x.dtype}; cast it to {self.dtype} "
                             "first (the models do so once per minibatch)")
+        return sparse
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
         """y = x·W + b."""
-        self._check_input(x)
+        sparse = self._check_input(x)
         W, b = self.params["W"], self.params["b"]
-        if _is_sparse(x):
+        if sparse:
             y = np.asarray(x @ W)
         else:
             y = self._buf.get("y", (x.shape[0], self.n_out), self.dtype)
             np.matmul(x, W, out=y)
         np.add(y, b, out=y)
-        self._x = x
+        self._x, self._sparse = x, sparse
         return y
 
     def backward(self, dy):
@@ -121,12 +132,12 @@ class Linear(Layer):
         x = self._x
         if x is None:
             raise RuntimeError(f"{self!r}: backward called before forward")
-        _check_grad(repr(self), dy, (x.shape[0], self.n_out), self.dtype)
-        if _is_sparse(x):
+        _check_grad(self, dy, (x.shape[0], self.n_out), self.dtype)
+        np.sum(dy, axis=0, out=self.grads["b"])  # first, while dy is still in cache
+        if self._sparse:
             np.copyto(self.grads["W"], x.T @ dy)
         else:
             np.matmul(x.T, dy, out=self.grads["W"])
-        np.sum(dy, axis=0, out=self.grads["b"])
         if not self.input_grad:
             return None
         dx = self._buf.get("dx", (x.shape[0], self.n_in), self.dtype)
@@ -135,9 +146,10 @@ class Linear(Layer):
 
 
 class ReLU(Layer):
-    """y = max(x, 0), computed as x·[x > 0] with the 0/1 mask kept for backward: dx = dy·[x > 0].
+    """y = max(x, 0), computed as x·[x > 0] with the boolean mask kept for backward: dx = dy·[x > 0].
 
-    (Multiplying by a float mask is cheaper in NumPy than ``np.maximum`` plus a boolean mask.)
+    (Two cheap passes, a comparison and a product, beat ``np.maximum`` in NumPy; the boolean mask
+    takes a quarter of the memory of a float one.)
     With ``inplace=True`` the layer overwrites its input with the output in ``forward`` and the
     incoming gradient with dx in ``backward`` (both are returned): no output buffers, less memory
     traffic. The models use it where the input is a buffer of the layer below that nothing else
@@ -155,20 +167,20 @@ class ReLU(Layer):
         return "ReLU(inplace=True)" if self.inplace else "ReLU()"
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
-        dt = _input_dtype("ReLU", x, self.dtype)
-        mask = self._buf.get("mask", x.shape, dt)
+        dt = _input_dtype(self, x, self.dtype)
+        mask = self._buf.get("mask", x.shape, np.dtype(np.bool_))
         y = x if self.inplace else self._buf.get("y", x.shape, dt)
-        np.greater(x, 0, out=mask)  # 1 where x > 0, else 0
+        np.greater(x, 0, out=mask)  # [x > 0]
         np.multiply(x, mask, out=y)
-        self._mask = mask
+        self._mask, self._dtype = mask, dt
         return y
 
     def backward(self, dy):
         mask = self._mask
         if mask is None:
             raise RuntimeError("ReLU: backward called before forward")
-        _check_grad("ReLU", dy, mask.shape, mask.dtype)
-        dx = dy if self.inplace else self._buf.get("dx", mask.shape, mask.dtype)
+        _check_grad(self, dy, mask.shape, self._dtype)
+        dx = dy if self.inplace else self._buf.get("dx", mask.shape, self._dtype)
         np.multiply(dy, mask, out=dx)
         return dx
 
@@ -186,7 +198,7 @@ class Softplus(Layer):
         return "Softplus()"
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
-        dt = _input_dtype("Softplus", x, self.dtype)
+        dt = _input_dtype(self, x, self.dtype)
         e = self._buf.get("e", x.shape, dt)
         y = self._buf.get("y", x.shape, dt)
         sig = self._buf.get("sig", x.shape, dt)
@@ -205,7 +217,7 @@ class Softplus(Layer):
         sig = self._sig
         if sig is None:
             raise RuntimeError("Softplus: backward called before forward")
-        _check_grad("Softplus", dy, sig.shape, sig.dtype)
+        _check_grad(self, dy, sig.shape, sig.dtype)
         dx = self._buf.get("dx", sig.shape, sig.dtype)
         np.multiply(dy, sig, out=dx)
         return dx
@@ -236,7 +248,7 @@ class Dropout(Layer):
         return f"Dropout(p={self.p})"
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
-        dt = _input_dtype("Dropout", x, self.dtype)
+        dt = _input_dtype(self, x, self.dtype)
         self._shape, self._dtype = x.shape, dt
         self._identity = not train or self.p == 0.0
         if self._identity:
@@ -256,7 +268,7 @@ class Dropout(Layer):
     def backward(self, dy):
         if self._shape is None:
             raise RuntimeError("Dropout: backward called before forward")
-        _check_grad("Dropout", dy, self._shape, self._dtype)
+        _check_grad(self, dy, self._shape, self._dtype)
         if self._identity:
             return dy
         dx = self._buf.get("dx", self._shape, self._dtype)
@@ -276,9 +288,9 @@ class Flatten(Layer):
         return "Flatten()"
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
-        dt = _input_dtype("Flatten", x, self.dtype)
+        dt = _input_dtype(self, x, self.dtype)
         if x.ndim < 2:
-            raise ValueError(f"Flatten expects input of shape (N, ...) with ndim >= 2, got {x.shape}")
+            raise ValueError(f"Flatten() expects input of shape (N, ...) with ndim >= 2, got {x.shape}")
         self._shape, self._dtype = x.shape, dt
         return x.reshape(x.shape[0], -1)
 
@@ -286,5 +298,5 @@ class Flatten(Layer):
         if self._shape is None:
             raise RuntimeError("Flatten: backward called before forward")
         n = int(np.prod(self._shape[1:]))
-        _check_grad("Flatten", dy, (self._shape[0], n), self._dtype)
+        _check_grad(self, dy, (self._shape[0], n), self._dtype)
         return dy.reshape(self._shape)

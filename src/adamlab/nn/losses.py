@@ -49,18 +49,18 @@ def softmax_cross_entropy(logits: np.ndarray, y) -> tuple[float, np.ndarray]:
     subtracting the row maximum.
     """
     _float_array("logits", logits)
-    if logits.ndim != 2:
-        raise ValueError(f"logits must have shape (N, C), got {logits.shape}")
+    if logits.ndim != 2 or logits.shape[0] == 0:
+        raise ValueError(f"logits must have shape (N, C) with N >= 1, got {logits.shape}")
     n, c = logits.shape
     y = _check_labels(y, n, c)
     rows = np.arange(n)
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    p = np.exp(shifted)
-    s = p.sum(axis=1, keepdims=True)
-    loss = float(np.mean(np.log(s[:, 0]) - shifted[rows, y], dtype=np.float64))
-    p /= s  # softmax
-    p[rows, y] -= 1
-    p /= n
+    p = logits - logits.max(axis=1, keepdims=True)  # z − max z: exp cannot overflow
+    picked = p[rows, y]
+    np.exp(p, out=p)
+    s = p.sum(axis=1)
+    loss = float(np.log(s).sum(dtype=np.float64) - picked.sum(dtype=np.float64)) / n
+    p *= ((1.0 / n) / s)[:, None]  # softmax(z)/N
+    p[rows, y] -= 1.0 / n
     return loss, p
 
 
