@@ -70,8 +70,17 @@ def sigmoid(z: np.ndarray) -> np.ndarray:
     return np.where(z >= 0, 1, e) / (1 + e)
 
 
-def _softplus(z: np.ndarray) -> np.ndarray:
-    return np.log1p(np.exp(-np.abs(z))) + np.maximum(z, 0)
+def _softplus_and_sigmoid(z: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """softplus(z) = log1p(e) + max(z, 0) and σ(z), both from e = e^(−|z|) (no overflow)."""
+    e = np.abs(z)
+    np.negative(e, out=e)
+    np.exp(e, out=e)
+    softplus = np.log1p(e)
+    softplus += np.maximum(z, 0)
+    sig = np.where(z >= 0, 1, e)  # σ(z) = 1/(1 + e) for z >= 0, e/(1 + e) for z < 0
+    e += 1
+    sig /= e
+    return softplus, sig
 
 
 def sigmoid_binary_cross_entropy(z: np.ndarray, y) -> tuple[float, np.ndarray]:
@@ -91,8 +100,9 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y) -> tuple[float, np.ndarray]:
         raise ValueError("binary labels y must be 0 or 1, got other values: "
                          f"{np.unique(y[(y != 0) & (y != 1)])[:5]}")
     yz = y.astype(z.dtype).reshape(z.shape)
-    loss = float(np.mean(_softplus(z) - yz * z, dtype=np.float64))
-    grad = sigmoid(z) - yz
+    softplus, grad = _softplus_and_sigmoid(z)
+    loss = float(np.mean(softplus - yz * z, dtype=np.float64))
+    grad -= yz
     grad /= n
     return loss, grad
 
@@ -109,10 +119,13 @@ def bernoulli_log_likelihood(logits: np.ndarray, x: np.ndarray) -> tuple[float, 
                          f"{logits.shape}")
     n = logits.shape[0]
     x = x.astype(logits.dtype, copy=False)
-    ll = float(np.sum(x * logits - _softplus(logits), dtype=np.float64) / n)
-    grad = x - sigmoid(logits)
-    grad /= n
-    return ll, grad
+    softplus, sig = _softplus_and_sigmoid(logits)
+    t = x * logits
+    t -= softplus
+    ll = float(np.sum(t, dtype=np.float64) / n)
+    np.subtract(x, sig, out=sig)
+    sig /= n
+    return ll, sig
 
 
 def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> tuple[float, tuple[np.ndarray, np.ndarray]]:
