@@ -12,9 +12,9 @@ What is measured (time.perf_counter; after warm-up, best and median of several r
 * the machine's GEMM peak: ``np.matmul`` of two square 2048 x 2048 float32 matrices (into a
   preallocated output), three runs before each model and at the end; the best of all of them is
   the reference, so a moment when other processes slow the GEMM does not flatter the models;
-* one full training step (``model.loss_and_grads`` + ``Adam.update``) and the forward+backward pass
-  alone (``loss_and_grads``) at batch 128 of random float32 data, for the MLP 784-1000-1000-10
-  and the CNN c64-c64-c128-1000 on 32x32x3 inputs;
+* one full training step (``model.loss_and_grads`` + ``Adam.update``), the forward+backward pass
+  alone (``loss_and_grads``) and ``Adam.update`` alone, taking turns, at batch 128 of random
+  float32 data, for the MLP 784-1000-1000-10 and the CNN c64-c64-c128-1000 on 32x32x3 inputs;
 * the VAE 784-500-50 step;
 * one epoch of multinomial logistic regression on MNIST-sized random data (60,000 x 784, batch 128,
   a fresh permutation, minibatch gathering included), and one epoch of the sparse binary logistic
@@ -170,13 +170,24 @@ def worker(threads, repeats, warmup):
         dtypes = {p.dtype for p in model.params.values()} | {g.dtype for g in model.grads.values()}
         if dtypes != {np.dtype(np.float32)}:
             raise RuntimeError(f"{name}: parameters or gradients of dtype {dtypes}")
+        def update():
+            opt.update(model.params, model.grads)
+
+        # The three kinds take turns, so that they see the same conditions on a shared machine.
+        kinds = {"step": step, "fwd_bwd": fwd_bwd, "adam": update}
+        times = {k: [] for k in kinds}
+        for _ in range(warmup):
+            for fn in kinds.values():
+                fn()
+        for _ in range(reps):
+            for kind, fn in kinds.items():
+                times[kind].extend(timed(fn, 1, 0))
         result = {}
-        for kind, fn in (("step", step), ("fwd_bwd", fwd_bwd)):
-            times = timed(fn, reps, warmup)
-            result[kind] = {"best_ms": 1e3 * min(times),
-                            "median_ms": 1e3 * statistics.median(times), "repeats": reps,
-                            "gflop": flops / 1e9,
-                            "s_per_epoch": min(times) * epoch_images / x.shape[0]}
+        for kind, t in times.items():
+            result[kind] = {"best_ms": 1e3 * min(t), "median_ms": 1e3 * statistics.median(t),
+                            "repeats": reps, "gflop": 0.0 if kind == "adam" else flops / 1e9,
+                            "s_per_epoch": min(t) * epoch_images / x.shape[0]}
+        result["n_params"] = sum(p.size for p in model.params.values())
         out[name] = result
 
     x = rng.random((BATCH, 784), dtype=np.float32)
@@ -302,6 +313,9 @@ def report(results, load):
                       f"[{m['median_ms']:8.2f}] {m['gflop'] / m['best_ms'] * 1e3:8.1f} "
                       f"{best:6.3f} [{med:6.3f}] {m['s_per_epoch']:8.2f}")
                 rows.append((r["threads"], f"{key}_{kind}", best))
+            m = r[key]["adam"]
+            print(f"{'  of which Adam.update':34s} {r[key]['n_params'] / 1e6:6.2f}M "
+                  f"{m['best_ms']:8.2f} [{m['median_ms']:8.2f}]  (parameters, ms)")
         lr, im = r["logreg_epoch"], r["imdb_epoch"]
         print(f"logistic regression, one MNIST-sized epoch (60,000 x 784, {lr['steps']} steps): "
               f"{lr['best_s']:.3f} s [{lr['median_s']:.3f}] "
