@@ -59,6 +59,29 @@ def test_linear_gradients():
     assert set(errors) == {"x", "W", "b"}
 
 
+def test_big_linear_input_gradient_through_the_transposed_product():
+    """Layers with n_in, n_out >= 256 compute dxᵀ = W·dyᵀ and copy it; the result is the same."""
+    rng = np.random.default_rng(40)
+    layer = Linear(256, 300, rng=rng, dtype=np.float64)
+    x, R = rng.standard_normal((3, 256)), rng.standard_normal((3, 300))
+
+    def f():
+        return float(np.sum(layer.forward(x) * R))
+
+    f()
+    dx = layer.backward(R)
+    assert dx.shape == (3, 256) and dx.flags.c_contiguous
+    np.testing.assert_allclose(dx, R @ layer.params["W"].T, rtol=1e-12)
+    assert relative_error(dx, numerical_gradient(f, x)) < TOL
+    idx = rng.choice(layer.params["W"].size, 200, replace=False)
+    num = numerical_gradient(f, layer.params["W"], indices=idx)
+    assert relative_error(layer.grads["W"].ravel()[idx], num.ravel()[idx]) < TOL
+    small = Linear(256, 10, rng=rng, dtype=np.float64)  # the ordinary product
+    small.forward(x)
+    np.testing.assert_allclose(small.backward(R[:, :10]), R[:, :10] @ small.params["W"].T,
+                               rtol=1e-12)
+
+
 def test_linear_without_input_gradient_returns_none_and_fills_grads():
     rng = np.random.default_rng(1)
     full = Linear(6, 3, rng=np.random.default_rng(2), dtype=np.float64)

@@ -6,8 +6,9 @@ Every layer follows :class:`adamlab.nn.base.Layer`. For speed in the training lo
   are overwritten by its next ``forward``/``backward`` (a new batch size allocates new ones). Copy
   a result if you need to keep it past the next call. Inputs are never modified, except by
   ``ReLU(inplace=True)``, which says so.
-- **No transposed copies.** Every GEMM is one ``np.matmul(..., out=buffer)``, with ``W.T`` and
-  ``x.T`` passed as views (BLAS takes the transpose as a flag).
+- **No transposed copies of operands.** Every GEMM is one ``np.matmul(..., out=buffer)``, with
+  ``W.T`` and ``x.T`` passed as views (BLAS takes the transpose as a flag). The one copy is the
+  input gradient of a big Linear layer, computed transposed because that GEMM runs faster.
 - **No float64 temporaries.** A layer computes in its dtype (float32 or float64, given at
   construction); an input of another dtype is a TypeError, not a silent cast. Parameter-free layers
   work in the dtype of their input (or check it against ``dtype`` when one is given).
@@ -23,6 +24,7 @@ from .init import glorot_uniform, he_normal
 __all__ = ["Linear", "ReLU", "Softplus", "Dropout", "Flatten"]
 
 _INITS = {"glorot": glorot_uniform, "he": he_normal}
+_TRANSPOSED_DX_MIN = 256  # Linear layers with n_in and n_out at least this compute dxᵀ (see backward)
 
 
 def _is_sparse(x) -> bool:
@@ -140,8 +142,17 @@ class Linear(Layer):
             np.matmul(x.T, dy, out=self.grads["W"])
         if not self.input_grad:
             return None
+        W = self.params["W"]
         dx = self._buf.get("dx", (x.shape[0], self.n_in), self.dtype)
-        np.matmul(dy, self.params["W"].T, out=dx)
+        if min(self.n_in, self.n_out) >= _TRANSPOSED_DX_MIN:
+            # dxᵀ = W·dyᵀ into an (n_in, N) buffer, then one transposing copy: for big layers
+            # OpenBLAS runs this product 5–10% faster than dy·Wᵀ, more than the copy costs
+            # (measured on the project machine; for small layers the copy costs more).
+            dxT = self._buf.get("dxT", (self.n_in, x.shape[0]), self.dtype)
+            np.matmul(W, dy.T, out=dxT)
+            np.copyto(dx, dxT.T)
+        else:
+            np.matmul(dy, W.T, out=dx)
         return dx
 
 
