@@ -260,6 +260,22 @@ def test_pool_all_equal_window_routes_to_top_left():
     np.testing.assert_array_equal(dx, expected)
 
 
+def test_pool_blocks_cover_the_batch():
+    # The layer pools a few images at a time (here 2 of 256 KiB); a batch that is not a multiple
+    # of the block must still get every image: compare with each image pooled alone.
+    rng = np.random.default_rng(14)
+    x = rng.standard_normal((5, 64, 64, 8))
+    pool = MaxPool2D()
+    y = pool.forward(x).copy()
+    assert len(pool._blocks) == 3
+    dy = rng.standard_normal(y.shape)
+    dx = pool.backward(dy).copy()
+    alone = MaxPool2D()
+    for a in range(5):
+        np.testing.assert_array_equal(alone.forward(x[a:a + 1]), y[a:a + 1])
+        np.testing.assert_array_equal(alone.backward(dy[a:a + 1]), dx[a:a + 1])
+
+
 def test_pool_backward_also_after_evaluation_forward():
     # Model.loss_and_grads(train=False) back-propagates through an evaluation pass.
     pool = MaxPool2D()

@@ -218,32 +218,33 @@ class _Pool1D:
     def _index(self, sl: slice) -> tuple:
         return (slice(None),) * self.axis + (sl,)
 
-    def forward(self, x: np.ndarray) -> np.ndarray:
-        y = self.y
+    def forward(self, x: np.ndarray, b: slice) -> None:
+        """Pool the images ``b`` of ``x`` into the same images of ``self.y``."""
+        x, y = x[b], self.y[b]
         xi, yi = self.taps[self.centre]
         np.copyto(y, x[xi])
         for t, better in self.visits:
             xi, yi = self.taps[t]
             xv, yv = x[xi], y[yi]
-            better(xv, yv, out=self.gains[t][yi])
+            better(xv, yv, out=self.gains[t][b][yi])
             np.maximum(yv, xv, out=yv)
-        return y
 
-    def backward(self, dy: np.ndarray) -> np.ndarray:
-        dx, tmp, win, later = self.dx, self.tmp, self.win, self.later
+    def backward(self, dy: np.ndarray, b: slice) -> None:
+        """Route the images ``b`` of ``dy`` into the same images of ``self.dx``."""
+        dy, dx, tmp, win, later = dy[b], self.dx[b], self.tmp[b], self.win[b], self.later[b]
         # The centre tap reaches each input at o·stride once: it writes those inputs directly;
         # the others start at 0 and receive the other taps' contributions.
         for r in range(1, self.stride):
             dx[self._index(slice(r, None, self.stride))] = 0
         later.fill(False)
         for t, _ in self.visits:
-            np.logical_or(later, self.gains[t], out=later)
+            np.logical_or(later, self.gains[t][b], out=later)
         np.logical_not(later, out=win)  # the centre wins where no other tap took the lead
         xi, yi = self.taps[self.centre]
         np.multiply(dy[yi], win[yi], out=dx[xi])
         later.fill(False)
         for t, _ in reversed(self.visits):
-            gain = self.gains[t]
+            gain = self.gains[t][b]
             np.logical_not(later, out=win)
             np.logical_and(win, gain, out=win)  # took the lead, and no tap visited later did
             np.logical_or(later, gain, out=later)
@@ -251,7 +252,6 @@ class _Pool1D:
             tv, dxv = tmp[yi], dx[xi]
             np.multiply(dy[yi], win[yi], out=tv)
             np.add(dxv, tv, out=dxv)
-        return dx
 
 
 class MaxPool2D(Layer):
@@ -305,8 +305,17 @@ class MaxPool2D(Layer):
             self._key = None
             self._along_w = _Pool1D(2, self.size, self.stride, x.shape, dt)
             self._along_h = _Pool1D(1, self.size, self.stride, self._along_w.out_shape, dt)
+            # A few images at a time (about 512 KiB of input), so that each pass after the
+            # first finds its operands in cache.
+            n = x.shape[0]
+            block = max(1, (1 << 19) // (x[0].size * dt.itemsize))
+            self._blocks = [slice(s, s + block) for s in range(0, n, block)]
             self._key = key
-        return self._along_h.forward(self._along_w.forward(x))
+        along_w, along_h = self._along_w, self._along_h
+        for b in self._blocks:
+            along_w.forward(x, b)
+            along_h.forward(along_w.y, b)
+        return along_h.y
 
     def backward(self, dy: np.ndarray) -> np.ndarray:
         """dL/dx: each dy added at its window's arg-max (overlapping windows sum)."""
@@ -318,4 +327,8 @@ class MaxPool2D(Layer):
                              f"{getattr(dy, 'shape', type(dy).__name__)}")
         if dy.dtype != dt:
             raise TypeError(f"MaxPool2D.backward expects dy of dtype {dt}, got {dy.dtype}")
-        return self._along_w.backward(self._along_h.backward(dy))
+        along_w, along_h = self._along_w, self._along_h
+        for b in self._blocks:
+            along_h.backward(dy, b)
+            along_w.backward(along_h.dx, b)
+        return along_w.dx
