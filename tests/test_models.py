@@ -116,7 +116,7 @@ def test_vae_gradients_with_fixed_noise():
 
 
 def record_dtypes(model):
-    """Wrap every layer so that the dtypes of all forward outputs and input gradients are recorded."""
+    """Wrap every layer so that the dtypes of its outputs and input gradients are recorded."""
     seen = []
     for name, layer in model.layers.items():
         def wrap(fn, tag):
@@ -251,7 +251,7 @@ def test_sparse_model_never_densifies_its_input():
 
 
 def test_sparse_input_dropout_drops_stored_entries():
-    """The loss equals the dense computation on x with its stored entries dropped by the rng's mask."""
+    """The loss equals the dense computation on x with stored entries dropped by the rng's mask."""
     p, seed = 0.4, 11
     model, x, y = make_sparse(np.float64, input_dropout=p)
     randomize_biases(model, np.random.default_rng(3))

@@ -30,7 +30,7 @@ DECAYED = "W"  # the name of the parameters that weight decay applies to
 
 
 def as_minibatch(x, dtype: np.dtype) -> np.ndarray:
-    """``x`` as an array of ``dtype``: cast once if it has another float dtype; TypeError otherwise."""
+    """``x`` as an array of ``dtype``: cast once if it has another float dtype; else TypeError."""
     if hasattr(x, "tocsr") and hasattr(x, "nnz"):
         raise TypeError("this model takes dense arrays, got a SciPy sparse matrix")
     x = np.asarray(x)
@@ -82,7 +82,8 @@ class Model:
 
     def __repr__(self) -> str:
         inner = ", ".join(f"{n}={layer!r}" for n, layer in self.layers.items())
-        return f"{type(self).__name__}({inner}, dtype={self.dtype}, weight_decay={self.weight_decay})"
+        return (f"{type(self).__name__}({inner}, dtype={self.dtype}, "
+                f"weight_decay={self.weight_decay})")
 
     @property
     def n_params(self) -> int:
@@ -91,7 +92,7 @@ class Model:
     # ----------------------------------------------------------------------------- passes
 
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
-        """The output of the last layer (e.g. logits) for a minibatch already in the model's dtype."""
+        """The last layer's output (e.g. logits) for a minibatch already in the model's dtype."""
         for layer in self.layers.values():
             x = layer.forward(x, train=train, rng=rng)
         return x

@@ -18,7 +18,7 @@ __all__ = ["fans", "glorot_uniform", "he_normal"]
 
 
 def fans(shape: tuple[int, ...]) -> tuple[int, int]:
-    """``(fan_in, fan_out)`` of a dense weight ``(n_in, n_out)`` or a kernel ``(kh, kw, c_in, c_out)``."""
+    """``(fan_in, fan_out)`` of a weight ``(n_in, n_out)`` or a kernel ``(kh, kw, c_in, c_out)``."""
     shape = tuple(int(s) for s in shape)
     if len(shape) == 2:
         return shape[0], shape[1]

@@ -2,8 +2,8 @@
 
 Every layer follows :class:`adamlab.nn.base.Layer`. For speed in the training loop:
 
-- **Buffers are reused.** The arrays returned by ``forward`` and ``backward`` belong to the layer and
-  are overwritten by its next ``forward``/``backward`` (a new batch size allocates new ones). Copy
+- **Buffers are reused.** The arrays returned by ``forward`` and ``backward`` belong to the layer
+  and are overwritten by its next ``forward``/``backward`` (a new batch size allocates new ones). Copy
   a result if you need to keep it past the next call. Inputs are never modified, except by
   ``ReLU(inplace=True)``, which says so.
 - **No transposed copies of operands.** Every GEMM is one ``np.matmul(..., out=buffer)``, with
@@ -24,7 +24,7 @@ from .init import glorot_uniform, he_normal
 __all__ = ["Linear", "ReLU", "Softplus", "Dropout", "Flatten"]
 
 _INITS = {"glorot": glorot_uniform, "he": he_normal}
-_TRANSPOSED_DX_MIN = 256  # Linear layers with n_in and n_out at least this compute dxᵀ (see backward)
+_TRANSPOSED_DX_MIN = 256  # Linear layers with n_in, n_out >= this compute dxᵀ (see backward)
 
 
 def _is_sparse(x) -> bool:
@@ -49,7 +49,7 @@ _F32, _F64 = np.dtype(np.float32), np.dtype(np.float64)
 
 
 def _input_dtype(layer, x, dtype: np.dtype | None) -> np.dtype:
-    """The dtype a parameter-free layer computes in: that of ``x``, which must be float32/float64."""
+    """The dtype a parameter-free layer computes in: that of ``x`` (float32 or float64)."""
     if type(x) is np.ndarray and (x.dtype == _F32 or x.dtype == _F64) and (
             dtype is None or x.dtype == dtype):
         return x.dtype  # the usual case, checked cheaply (this runs on every step)
@@ -157,7 +157,7 @@ class Linear(Layer):
 
 
 class ReLU(Layer):
-    """y = max(x, 0), computed as x·[x > 0] with the boolean mask kept for backward: dx = dy·[x > 0].
+    """y = max(x, 0), computed as x·[x > 0], the boolean mask kept for backward: dx = dy·[x > 0].
 
     (Two cheap passes, a comparison and a product, beat ``np.maximum`` in NumPy; the boolean mask
     takes a quarter of the memory of a float one.)
@@ -301,7 +301,8 @@ class Flatten(Layer):
     def forward(self, x, *, train: bool = True, rng: np.random.Generator | None = None):
         dt = _input_dtype(self, x, self.dtype)
         if x.ndim < 2:
-            raise ValueError(f"Flatten() expects input of shape (N, ...) with ndim >= 2, got {x.shape}")
+            raise ValueError(f"Flatten() expects input of shape (N, ...) with ndim >= 2, "
+                             f"got {x.shape}")
         self._shape, self._dtype = x.shape, dt
         return x.reshape(x.shape[0], -1)
 
