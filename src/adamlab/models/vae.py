@@ -87,7 +87,8 @@ class VAE(Model):
         dlogvar *= std
         dlogvar *= 0.5  # ∂z/∂log σ² = ε·σ/2
         dlogvar += dlogvar_kl
-        dh = L["mu"].backward(dmu) + L["logvar"].backward(dlogvar)
+        dh = L["mu"].backward(dmu)  # the mu layer's buffer: add the logvar branch in place
+        np.add(dh, L["logvar"].backward(dlogvar), out=dh)
         L["enc"].backward(L["enc_act"].backward(dh))
         return kl - ll
 

@@ -217,10 +217,13 @@ class Softplus(Layer):
         np.negative(e, out=e)
         np.exp(e, out=e)  # e = e^(−|x|) in (0, 1]: no overflow
         np.log1p(e, out=y)
-        np.add(y, np.maximum(x, 0), out=y)
-        # σ(x) = 1/(1 + e^(−x)) for x ≥ 0 and e^x/(1 + e^x) for x < 0, both from e = e^(−|x|)
-        np.add(e, 1, out=sig)
-        np.divide(np.where(x >= 0, 1, e), sig, out=sig)
+        np.maximum(x, 0, out=sig)
+        y += sig
+        # σ(x) = e^min(x, 0)/(1 + e^(−|x|)): exact for both signs and branch-free
+        np.minimum(x, 0, out=sig)
+        np.exp(sig, out=sig)
+        e += 1
+        sig /= e
         self._sig = sig
         return y
 
