@@ -207,7 +207,10 @@ def test_finiteness_check_tells_overflowing_sum_from_non_finite_entries(n):
             x[n // 2] = bad
             x[:2] = [np.inf, -np.inf] if bad is np.nan else x[:2]  # inf - inf in the sum
             assert not base.all_finite(x)
+            assert not base.all_finite(np.stack([x, x], axis=1)[:, 0])  # strided: the other path
+            assert not base.all_finite(np.asfortranarray(np.stack([x, x])))
     assert base.all_finite(np.zeros(0))
+    assert base.all_finite(np.stack([big, big], axis=1)[:, 1])
 
 
 @pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
