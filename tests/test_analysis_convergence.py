@@ -234,3 +234,31 @@ def test_online_problem_errors():
         run_online(Adam(), P, np.zeros(2), 10)
     with pytest.raises(ValueError, match="T must be an integer in \\[1, 200\\]"):
         best_fixed(P, 201)
+
+
+def test_lemma104_cannot_fail_with_beta1_zero_before_t31():
+    # β1 = 0: m̂_t = g_t and v̂_t ≥ (1 − β2)·g_t², so lhs ≤ Σ|g_t|/√(t(1 − β2)) ≤ √H_T·‖g‖/√(1 − β2)
+    # = (√H_T/2)·rhs, below rhs exactly while H_T < 4, i.e. T ≤ 30; the ratio of 1/√t comes closest.
+    rng = np.random.default_rng(11)
+    for T in (1, 5, 30):
+        H = sum(1 / t for t in range(1, T + 1))
+        g = rng.normal(size=(T, 1, 200)) * (rng.random((T, 1, 200)) < 0.7)
+        g[0, 0, np.all(g[:, 0] == 0, axis=0)] = 1.0
+        beta2 = 10.0 ** -rng.uniform(0, 12, size=200)
+        lhs, rhs = lemma104_sides(g, 0.0, np.minimum(beta2, 0.999))
+        assert np.all(lhs / rhs <= math.sqrt(H) / 2 * (1 + 1e-12))
+    worst = lemma104_sides(1 / np.sqrt(np.arange(1, 31)), 0.0, 1e-12)
+    assert 0.999 < worst[0][0] / worst[1][0] < 1
+
+
+def test_theorem41_bound_fails_on_reddi_problem_with_decaying_beta1():
+    # all assumptions hold with a non-trivial β1,t = 0.3·0.5^(t−1) (γ ≈ 0.28); the regret grows like 2T/3
+    from adamlab.analysis.reddi import fast_linear_run, linear_regret, reddi_gradients
+
+    T = 5000
+    g = reddi_gradients(T, 3.0)
+    x = fast_linear_run(Adam(lr=inverse_sqrt(0.5), beta1=0.3, beta2=0.1, beta1_decay=0.5), g, 0.0)
+    star = [[-1.0 if g.sum() > 0 else 1.0]]
+    bound = theorem41_bound(g[:, None], x[:, None], star, [T], 0.5, 0.3, 0.1, 0.5)
+    assert bound.gamma < 1 and x[-1] > 0.99
+    assert linear_regret(g, x)[-1] > 1.5 * bound.total[0]
