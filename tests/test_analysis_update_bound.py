@@ -12,9 +12,11 @@ import pytest
 
 from adamlab.analysis.update_bound import (
     adam_ratio,
+    adam_steps as library_adam_steps,
     adversarial_search,
     attaining_history,
     check_betas,
+    corrected_moments,
     moment_weights,
     paper_bound,
     sparse_ratio,
@@ -131,6 +133,32 @@ def test_adam_ratio_is_what_adam_steps():
     for beta1, beta2 in BETAS:
         np.testing.assert_allclose(adam_steps(grads, beta1, beta2),
                                    np.abs(adam_ratio(grads, beta1, beta2)), rtol=1e-12)
+
+
+def test_corrected_moments_are_the_weighted_sums():
+    rng = np.random.default_rng(5)
+    grads = rng.normal(size=(40, 3)) * np.array([1e-3, 1.0, 1e3])
+    for beta1, beta2 in BETAS:
+        m_hat, v_hat = corrected_moments(grads, beta1, beta2)
+        assert m_hat.shape == v_hat.shape == grads.shape
+        for t in (1, 2, 17, 40):
+            a, b = moment_weights(beta1, beta2, t)
+            np.testing.assert_allclose(m_hat[t - 1], a @ grads[:t], rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(v_hat[t - 1], b @ grads[:t] ** 2, rtol=1e-12)
+
+
+def test_library_adam_steps_are_the_optimizers_steps():
+    rng = np.random.default_rng(12)
+    grads = rng.normal(size=(50, 4)) * 10.0 ** rng.uniform(-3, 3, size=4)
+    for beta1, beta2 in BETAS[:4]:
+        for eps, lr in ((0.0, 1.0), (1e-8, 1e-3)):
+            steps = library_adam_steps(grads, beta1, beta2, eps=eps, lr=lr)
+            assert steps.shape == grads.shape
+            np.testing.assert_allclose(np.abs(steps) / lr,
+                                       adam_steps(grads, beta1, beta2, eps=eps), rtol=1e-9)
+            assert np.all(np.sign(steps) == -np.sign(adam_ratio(grads, beta1, beta2)))
+    with pytest.raises(ValueError, match="grads must have shape"):
+        library_adam_steps(np.zeros((0, 2)), 0.9, 0.999)
 
 
 def test_adam_ratio_is_zero_while_every_gradient_is_zero():

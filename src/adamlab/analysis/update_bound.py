@@ -21,7 +21,9 @@ t → ∞; for γ ≥ 1 it grows without bound. The limit squared minus one is
 Functions (names stable: other chapters import them):
 
 * :func:`check_betas` validates (β1, β2) as Algorithm 1 requires, β1, β2 ∈ [0, 1);
-* :func:`moment_weights` the weights a_i, b_i; :func:`adam_ratio` m̂_s/√v̂_s by Algorithm 1's recursion;
+* :func:`moment_weights` the weights a_i, b_i; :func:`corrected_moments` m̂_s and v̂_s, and
+  :func:`adam_ratio` m̂_s/√v̂_s, by Algorithm 1's recursion; :func:`adam_steps` the steps that
+  ``adamlab.optim.Adam`` itself takes on a fixed history;
 * :func:`sup_ratio` B_t (``t = math.inf`` for the limit), :func:`sup_ratio_limit`,
   :func:`sup_ratio_expr` (SymPy), :func:`attaining_history` the history that attains B_t;
 * :func:`sparse_ratio` the paper's "most severe sparsity" case, :func:`paper_bound` §2.1's bound;
@@ -40,15 +42,18 @@ import numpy as np
 from scipy.optimize import minimize
 from scipy.signal import lfilter
 
+from adamlab.optim.adam import Adam
 from adamlab.optim.base import check_unit_interval
 
 __all__ = [
     "SearchResult",
     "adam_ratio",
+    "adam_steps",
     "adversarial_search",
     "attaining_history",
     "check_betas",
     "check_t",
+    "corrected_moments",
     "moment_weights",
     "paper_bound",
     "sparse_ratio",
@@ -96,12 +101,11 @@ def moment_weights(beta1, beta2, t) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
-def adam_ratio(grads, beta1, beta2) -> np.ndarray:
-    """m̂_s/√v̂_s for s = 1..t by Algorithm 1's recursion with ε = 0 (Δ_s = −α times this, §2.1).
+def corrected_moments(grads, beta1, beta2) -> tuple[np.ndarray, np.ndarray]:
+    """m̂_s and v̂_s for s = 1..t by Algorithm 1's recursion (lines L3–L6), from m_0 = v_0 = 0.
 
     ``grads`` has shape (t, ...) (time first; further axes are independent coordinates). The moving
-    averages run as linear filters along time, without the closed-form weights. Where v̂_s = 0
-    (every gradient so far was 0) the ratio is 0, as ``adamlab.optim.Adam`` with ε = 0 steps 0.
+    averages run as linear filters along time, without the closed-form weights.
     """
     beta1, beta2 = check_betas(beta1, beta2)
     g = np.asarray(grads, dtype=np.float64)
@@ -112,10 +116,40 @@ def adam_ratio(grads, beta1, beta2) -> np.ndarray:
     s = np.arange(1, g.shape[0] + 1, dtype=np.float64).reshape((-1,) + (1,) * (g.ndim - 1))
     m_hat = m / -np.expm1(s * np.log(beta1)) if beta1 > 0 else m  # m̂_s ← m_s/(1 − β1^s)
     v_hat = v / -np.expm1(s * np.log(beta2)) if beta2 > 0 else v  # v̂_s ← v_s/(1 − β2^s)
-    root = np.sqrt(np.maximum(v_hat, 0.0))  # the filter may round a true 0 to −1e−300
+    return m_hat, np.maximum(v_hat, 0.0)  # the filter may round a true 0 to −1e−300
+
+
+def adam_ratio(grads, beta1, beta2) -> np.ndarray:
+    """m̂_s/√v̂_s for s = 1..t by Algorithm 1's recursion with ε = 0 (Δ_s = −α times this, §2.1).
+
+    ``grads`` has shape (t, ...) (time first; further axes are independent coordinates); the moments
+    come from :func:`corrected_moments`. Where v̂_s = 0 (every gradient so far was 0) the ratio is
+    0, as ``adamlab.optim.Adam`` with ε = 0 steps 0.
+    """
+    m_hat, v_hat = corrected_moments(grads, beta1, beta2)
+    root = np.sqrt(v_hat)
     out = np.zeros_like(m_hat)
     np.divide(m_hat, root, out=out, where=root > 0)
     return out
+
+
+def adam_steps(grads, beta1, beta2, eps=0.0, lr=1.0) -> np.ndarray:
+    """The steps Δ_s = θ_s − θ_{s−1}, s = 1..t, that ``adamlab.optim.Adam`` takes on a fixed history.
+
+    ``grads`` has shape (t, ...). The gradients do not depend on θ, so θ is reset to 0 before each
+    update and the step is read off exactly (a difference of two large θ would lose digits).
+    """
+    g = np.asarray(grads, dtype=np.float64)
+    if g.ndim == 0 or g.shape[0] == 0:
+        raise ValueError(f"grads must have shape (t, ...) with t >= 1, got shape {g.shape}")
+    opt = Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
+    params = {"theta": np.zeros(g.shape[1:])}
+    steps = np.empty(g.shape)
+    for s, g_s in enumerate(g):
+        params["theta"].fill(0.0)
+        opt.update(params, {"theta": np.ascontiguousarray(g_s)})
+        steps[s] = params["theta"]
+    return steps
 
 
 def sup_ratio(beta1, beta2, t) -> float:
