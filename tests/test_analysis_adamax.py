@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pytest
 
+from adamlab.analysis.adamax import adamax_steps as library_adamax_steps
 from adamlab.analysis.adamax import (adamax_u, adversarial_search, attaining_history, lp_ratio_bounds,
                                      lp_u_log, lp_u_naive, step_ratio, sup_step, sup_step_limit)
 from adamlab.optim import AdaMax, Adam
@@ -53,6 +54,21 @@ def test_no_history_exceeds_the_supremum(beta1, beta2):
         bound = sup_step(beta1, beta2, t)
         assert np.all(step_ratio(g, beta1, beta2) <= bound * (1 + 1e-12))
         assert np.all(adamax_steps(g[:, :200], beta1, beta2)[-1] <= bound * (1 + 1e-12))
+
+
+def test_library_adamax_steps_are_the_optimizers_steps():
+    rng = np.random.default_rng(21)
+    g = rng.normal(size=(60, 5)) * 10.0 ** rng.uniform(-3, 3, size=5)
+    g[10:20, 2] = 0.0
+    for beta1, beta2 in BETAS:
+        steps = library_adamax_steps(g, beta1, beta2, lr=0.37)
+        assert steps.shape == g.shape
+        np.testing.assert_allclose(np.abs(steps), adamax_steps(g, beta1, beta2, lr=0.37) * 0.37,
+                                   rtol=1e-9, atol=1e-300)
+        s_last = step_ratio(g, beta1, beta2)  # |Δ_t|/α at t = 60, from the unrolled sums
+        np.testing.assert_allclose(np.abs(steps[-1]) / 0.37, s_last, rtol=1e-12)
+    with pytest.raises(ValueError, match="grads must"):
+        library_adamax_steps(np.zeros((0, 2)), 0.9, 0.999)
 
 
 def test_defaults_numbers():
