@@ -29,6 +29,8 @@ from scipy import optimize
 from adamlab.optim.adam import AdaMax
 from adamlab.optim.base import check_unit_interval
 
+from .update_bound import optimizer_steps
+
 __all__ = [
     "sup_step",
     "sup_step_limit",
@@ -180,20 +182,9 @@ def adamax_u(grads, beta2) -> np.ndarray:
 
 
 def adamax_steps(grads, beta1, beta2, lr=0.002) -> np.ndarray:
-    """The steps Δ_s = θ_s − θ_{s−1}, s = 1..t, that ``adamlab.optim.AdaMax`` takes on a fixed history.
-
-    ``grads`` has shape (t, ...). The gradients do not depend on θ, so θ is reset to 0 before each
-    update and the step is read off exactly (a difference of two large θ would lose digits).
-    """
-    g = _as_history(grads)
-    opt = AdaMax(lr=lr, beta1=beta1, beta2=beta2)
-    params = {"theta": np.zeros(g.shape[1:])}
-    steps = np.empty(g.shape)
-    for s, g_s in enumerate(g):
-        params["theta"].fill(0.0)
-        opt.update(params, {"theta": np.ascontiguousarray(g_s)})
-        steps[s] = params["theta"]
-    return steps
+    """The steps that ``adamlab.optim.AdaMax`` takes on a fixed history (see
+    :func:`adamlab.analysis.update_bound.optimizer_steps`); ``grads`` must be finite."""
+    return optimizer_steps(AdaMax(lr=lr, beta1=beta1, beta2=beta2), _as_history(grads))
 
 
 def lp_u_naive(grads, beta2, p, dtype=np.float64) -> np.ndarray:

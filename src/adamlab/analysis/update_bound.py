@@ -54,6 +54,7 @@ __all__ = [
     "check_betas",
     "check_t",
     "corrected_moments",
+    "optimizer_steps",
     "moment_weights",
     "paper_bound",
     "sparse_ratio",
@@ -133,16 +134,16 @@ def adam_ratio(grads, beta1, beta2) -> np.ndarray:
     return out
 
 
-def adam_steps(grads, beta1, beta2, eps=0.0, lr=1.0) -> np.ndarray:
-    """The steps Δ_s = θ_s − θ_{s−1}, s = 1..t, that ``adamlab.optim.Adam`` takes on a fixed history.
+def optimizer_steps(opt, grads) -> np.ndarray:
+    """The steps Δ_s = θ_s − θ_{s−1}, s = 1..t, that the optimizer ``opt`` takes on a fixed history.
 
-    ``grads`` has shape (t, ...). The gradients do not depend on θ, so θ is reset to 0 before each
-    update and the step is read off exactly (a difference of two large θ would lose digits).
+    ``grads`` (float64) has shape (t, ...) with t >= 1. The gradients do not depend on θ, so θ is
+    reset to 0 before each update and the step is read off exactly (a difference of two large θ
+    would lose digits).
     """
     g = np.asarray(grads, dtype=np.float64)
     if g.ndim == 0 or g.shape[0] == 0:
         raise ValueError(f"grads must have shape (t, ...) with t >= 1, got shape {g.shape}")
-    opt = Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps)
     params = {"theta": np.zeros(g.shape[1:])}
     steps = np.empty(g.shape)
     for s, g_s in enumerate(g):
@@ -150,6 +151,11 @@ def adam_steps(grads, beta1, beta2, eps=0.0, lr=1.0) -> np.ndarray:
         opt.update(params, {"theta": np.ascontiguousarray(g_s)})
         steps[s] = params["theta"]
     return steps
+
+
+def adam_steps(grads, beta1, beta2, eps=0.0, lr=1.0) -> np.ndarray:
+    """The steps that ``adamlab.optim.Adam`` takes on a fixed history (see :func:`optimizer_steps`)."""
+    return optimizer_steps(Adam(lr=lr, beta1=beta1, beta2=beta2, eps=eps), grads)
 
 
 def sup_ratio(beta1, beta2, t) -> float:
