@@ -49,11 +49,13 @@ _ALIASES: dict[str, str] = {
     "SGDMomentum": "Momentum",
 }
 
-#: matplotlib settings shared by all figures: small, light PNGs with quiet axes.
+#: matplotlib settings shared by all figures: PNGs drawn at 200 dpi (a 5-inch figure is 1000 px
+#: wide, more than twice the pixels of the book's text column, so it stays sharp on HiDPI
+#: screens), with quiet axes.
 BOOK_STYLE: dict[str, object] = {
     "figure.figsize": (5.0, 3.6),
-    "figure.dpi": 90,
-    "savefig.dpi": 90,
+    "figure.dpi": 200,
+    "savefig.dpi": 200,
     "figure.autolayout": True,
     "font.size": 9.0,
     "axes.titlesize": 9.0,
