@@ -58,3 +58,13 @@ def test_claims_table_has_four_cells_per_row():
         cells = re.split(r"(?<!\\)\|", line)[1:-1]
         assert len(cells) == 4, line
     assert "\\|Δ_t\\|" in claims.claims_table()
+
+
+def test_linked_table_points_every_chapter_at_its_notebook():
+    table = claims.claims_table(links=True)
+    for c in claims.CLAIMS:
+        row = next(line for line in table.splitlines() if line.startswith(f"| {c.id} |"))
+        if c.planned:
+            assert row.endswith("| planned |"), row
+        for chapter in () if c.planned else c.chapters:
+            assert f"{{doc}}`{chapter} <{chapter}>`" in row, row

@@ -106,11 +106,20 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
 
-def claims_table() -> str:
-    """The claims as a Markdown table: id, claim, paper section, chapter(s)."""
+def claims_table(links: bool = False) -> str:
+    """The claims as a Markdown table: id, claim, paper section, chapter(s).
+
+    With ``links=True`` each chapter is a MyST ``{doc}`` link to its notebook, for a table rendered
+    by the book from a notebook in ``notebooks/``; otherwise chapters are shown as code.
+    """
     rows = ["| id | claim | paper | chapter |", "|---|---|---|---|"]
     for c in CLAIMS:
-        chapters = "planned" if c.planned else ", ".join(f"`{ch}`" for ch in c.chapters)
+        if c.planned:
+            chapters = "planned"
+        elif links:
+            chapters = ", ".join(f"{{doc}}`{ch} <{ch}>`" for ch in c.chapters)
+        else:
+            chapters = ", ".join(f"`{ch}`" for ch in c.chapters)
         cells = (c.id, c.statement, c.section, chapters)
         rows.append("| " + " | ".join(_cell(x) for x in cells) + " |")
     return "\n".join(rows)
