@@ -121,9 +121,60 @@ def _local_target(page_rel: str, url: str) -> tuple[Path, str]:
     return HTML / unquote(parts.path).lstrip("/"), unquote(parts.fragment)
 
 
+#: Injected into a page requested with ``?probe=overflow``: once the page has settled (MathJax
+#: typeset), it records how far the document is wider than the window, and the outermost elements
+#: that stick out past the right edge, in a ``<meta name="overflow-probe">`` that --dump-dom returns.
+OVERFLOW_PROBE = """<script>
+window.addEventListener("load", () => setTimeout(() => {
+  const root = document.documentElement, width = root.clientWidth;
+  const name = (el) => el.tagName.toLowerCase() + "." + String(el.className.baseVal ?? el.className)
+    .split(" ")[0] + " " + JSON.stringify((el.textContent || "").trim().slice(0, 50))
+    .replace(/[<>"&|]/g, " ");
+  const clips = (el) => ["auto", "scroll", "hidden", "clip"].includes(getComputedStyle(el).overflowX);
+  const outside = [];
+  for (const el of document.querySelectorAll("main *")) {
+    const r = el.getBoundingClientRect();
+    if (r.width === 0 || r.right <= width + 1) continue;
+    const own = getComputedStyle(el);
+    if (own.visibility === "hidden" || own.display === "none" || own.position === "fixed") continue;
+    let contained = false;
+    for (let a = el.parentElement; a && a !== root; a = a.parentElement) {
+      if (getComputedStyle(a).position === "fixed") { contained = true; break; }
+      if (clips(a) && a.getBoundingClientRect().right <= width + 1) { contained = true; break; }
+    }
+    if (!contained) outside.push(name(el) + " " + Math.round(r.right - width) + "px");
+  }
+  const scrolled = [];
+  for (const el of document.querySelectorAll(
+      "main pre, main table, main mjx-container[display=true], main div.cell_output")) {
+    if (el.scrollWidth > el.clientWidth + 1)
+      scrolled.push(name(el) + " " + (el.scrollWidth - el.clientWidth) + "px");
+  }
+  const meta = document.createElement("meta");
+  meta.name = "overflow-probe";
+  meta.content = [root.scrollWidth - width, outside.slice(0, 6).join(" ;; "),
+                  scrolled.slice(0, 6).join(" ;; ")].join("|");
+  document.head.appendChild(meta);
+}, 4000));
+</script>"""
+
+
 class _Handler(http.server.SimpleHTTPRequestHandler):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, directory=str(HTML), **kwargs)
+
+    def do_GET(self):  # noqa: N802 - http.server's name
+        path, _, query = self.path.partition("?")
+        if query != "probe=overflow" or not path.endswith(".html"):
+            return super().do_GET()
+        body = (HTML / unquote(path).lstrip("/")).read_bytes()
+        body = body.replace(b"</body>", OVERFLOW_PROBE.encode() + b"</body>")
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+        self.log_request(200)
 
     def log_message(self, format, *args):  # noqa: A002 - http.server's signature
         pass
@@ -161,8 +212,9 @@ def server(built_book):
     thread.join(timeout=10)
 
 
-def load_in_browser(chromium: str, url: str, profile: Path) -> str:
-    cmd = [
+def load_in_browser(chromium: str, url: str, profile: Path, width: int | None = None) -> str:
+    window = [f"--window-size={width},900"] if width else []
+    cmd = [*window,
         chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync",
         "--disable-extensions", "--disable-dev-shm-usage",
@@ -170,6 +222,7 @@ def load_in_browser(chromium: str, url: str, profile: Path) -> str:
         "--host-resolver-rules=MAP * ~NOTFOUND , EXCLUDE 127.0.0.1",
         f"--user-data-dir={profile}", "--virtual-time-budget=10000", "--dump-dom", url,
     ]
+    cmd = [cmd[len(window)], *window, *cmd[len(window) + 1:]]  # the executable first
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, f"chromium exited with {proc.returncode} on {url}:\n{proc.stderr[-2000:]}"
     return proc.stdout
@@ -257,3 +310,81 @@ def test_page_in_browser(page, chromium, server, tmp_path):
         elif anchor and target.suffix == ".html" and anchor not in parse_file(target).ids:
             broken.append(f"{href} (no id {anchor!r} in {target.relative_to(HTML)})")
     assert not broken, f"{page}: broken internal links: {broken}"
+
+
+#: Widths at which every page must fit: a desktop window and a phone.
+WIDTHS = (1400, 400)
+
+
+@pytest.mark.parametrize("width", WIDTHS)
+@pytest.mark.parametrize("page", PAGES)
+def test_page_fits_the_window(page, width, chromium, server, tmp_path):
+    """Nothing widens the page, and on a desktop nothing needs a scroll bar of its own.
+
+    At both widths no element sticks out of the window unless a box that scrolls holds it. At
+    1400 px, in addition, no code block, output, table or display formula is wider than its box (a
+    reader would see it cut off at the right edge). On a phone such boxes may scroll.
+    """
+    url = f"http://127.0.0.1:{server.server_address[1]}/{page}.html?probe=overflow"
+    dom = load_in_browser(chromium, url, tmp_path / "profile", width=width)
+    match = re.search(r'<meta name="overflow-probe" content="(-?\d+)\|([^"|]*)\|([^"|]*)"', dom)
+    assert match, f"{page}: the overflow probe did not run (page did not finish loading?)"
+    excess, outside, scrolled = int(match.group(1)), match.group(2), match.group(3)
+    assert excess <= 0 and not outside, (
+        f"{page} at {width} px: the page is {excess} px wider than the window; elements that stick "
+        f"out: {outside}")
+    if width >= 1000:
+        assert not scrolled, f"{page} at {width} px: boxes cut off at the right edge: {scrolled}"
+
+
+class _Figures(HTMLParser):
+    """Output images of a notebook page, and whether each sits in a numbered, captioned figure."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.images: list[tuple[str, bool]] = []  # (src, inside a <figure>)
+        self.figures = 0
+        self.numbers = 0
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        if tag == "figure":
+            self.figures += 1
+        if tag == "img" and "_images/" in (a.get("src") or ""):
+            self.images.append((a["src"], "figure" in self.stack))
+        if tag == "span" and "caption-number" in (a.get("class") or "").split():
+            self.numbers += 1
+        if tag not in ("img", "br", "hr", "meta", "link", "input"):
+            self.stack.append(tag)
+
+    def handle_endtag(self, tag):
+        if tag in self.stack:
+            while self.stack and self.stack.pop() != tag:
+                pass
+
+
+def _png_width(path: Path) -> int:
+    head = path.read_bytes()[:24]
+    assert head[:8] == b"\x89PNG\r\n\x1a\n", f"{path} is not a PNG"
+    return int.from_bytes(head[16:20], "big")
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_figures_are_numbered_captioned_and_hidpi(page, built_book):
+    """Every output image is a numbered figure with a caption, drawn for a HiDPI screen."""
+    html_file = built_book / f"{page}.html"
+    parser = _Figures()
+    parser.feed(html_file.read_text(encoding="utf8"))
+    loose = [src for src, inside in parser.images if not inside]
+    assert not loose, f"{page}: output images outside a numbered figure: {loose}"
+    assert parser.numbers >= len(parser.images), (
+        f"{page}: {len(parser.images)} figures but {parser.numbers} caption numbers")
+    for src, _ in parser.images:
+        target, _ = _local_target(f"{page}.html", src)
+        width = _png_width(target)
+        # The text column is about 750 CSS px wide; twice that density needs about 1500 device px
+        # for a full-width figure. Figures are drawn 5 in wide at 200 dpi (1000 px, more than the
+        # 450 px of the old 90-dpi figures by a factor of 2.2); smaller ones are drawn smaller on
+        # purpose, but none below 800 px.
+        assert width >= 800, f"{page}: {src} is {width} px wide; draw at 200 dpi (use_book_style)"
