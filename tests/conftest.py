@@ -46,8 +46,6 @@ from pathlib import Path
 
 import pytest
 
-from adamlab.data import _store
-
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ADAMLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 PREPARED = REPO / ".data"
@@ -135,6 +133,8 @@ def pytest_configure(config):
 
 
 def require_data() -> bool:
+    from adamlab.data import _store
+
     return _store.env_flag("ADAMLAB_REQUIRE_DATA")
 
 
@@ -163,6 +163,8 @@ LOOKUP = ("$ADAMLAB_DATA, else ../shared/data prepared into .data/, else the per
 def find_data_root() -> Path | None:
     """The data directory the tests use (after pytest_configure): the loaders' own lookup,
     ``adamlab.data.data_dir()``; None if it is not a directory."""
+    from adamlab.data import _store
+
     root = _store.data_dir()
     return root if root.is_dir() else None
 
@@ -170,6 +172,8 @@ def find_data_root() -> Path | None:
 @pytest.fixture(scope="session")
 def data_root() -> Path:
     """The real data directory (see the module docstring), or a skip/fail if there is none."""
+    from adamlab.data import _store
+
     root = find_data_root()
     if root is None:
         missing("mnist", f"no data directory at {_store.data_dir()} (looked up as {LOOKUP}); "

@@ -109,10 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
     try:
-        code = args.func(args)
-        sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
+        try:
+            args = build_parser().parse_args(argv)  # may print (--help, --version) and exit
+            code = args.func(args)
+        finally:
+            sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code
     except BrokenPipeError:
         # The reader went away (`adamlab data check | head -1`): stop quietly. Python would flush
