@@ -7,6 +7,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -424,6 +425,75 @@ def test_when_no_cache_can_be_written_the_data_still_come_with_one_warning(tmp_p
     assert len([w for w in got if issubclass(w.category, DataWarning)]) == 1
     np.testing.assert_array_equal(data.x_train.toarray(), official_counts("train"))
     assert not (tmp_path / "xdg").exists() and listing(root / "imdb") == ["aclImdb"]
+
+
+def test_a_data_directory_this_user_may_not_write_is_served_by_the_kernel_rules_too(monkeypatch, tmp_path):
+    """The same with a directory the operating system refuses to let us write (not simulated):
+    owned by root and loaded as ``nobody`` when the tests run as root (root ignores permission
+    bits), else made read-only with chmod. The loading runs in a forked process."""
+    import multiprocessing
+    import pwd
+    import shutil
+    import stat
+    import tempfile
+
+    as_root = os.geteuid() == 0
+    if as_root:
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            pytest.skip("tests run as root and there is no user 'nobody' to load as")
+    base = Path(tempfile.mkdtemp(prefix="adamlab-ro-"))  # not under tmp_path, which is 0700
+    try:
+        os.chmod(base, 0o755)
+        root = base / "data"
+        pin(monkeypatch, root)
+        xdg, out = base / "xdg", base / "out"
+        xdg.mkdir()
+        out.mkdir()
+        for d in (xdg, out):
+            if as_root:
+                os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        if not as_root:
+            for d, _, _ in os.walk(root):
+                os.chmod(d, 0o555)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+
+        def child():
+            try:
+                if as_root:
+                    os.setgid(nobody.pw_gid)
+                    os.setuid(nobody.pw_uid)
+            except OSError as e:
+                (out / "result").write_text(f"no setuid: {e}")
+                return
+            import warnings
+
+            with warnings.catch_warnings(record=True) as got:
+                warnings.simplefilter("always")
+                data = imdb.load_imdb_bow(len(VOCAB), binary=False, root=root)
+            ok = np.array_equal(data.x_train.toarray(), official_counts("train")) and \
+                np.array_equal(data.x_test.toarray(), official_counts("test"))
+            messages = [str(w.message) for w in got if issubclass(w.category, DataWarning)]
+            (out / "result").write_text(json.dumps({"ok": bool(ok), "warnings": messages}))
+
+        proc = multiprocessing.get_context("fork").Process(target=child)
+        proc.start()
+        proc.join(120)
+        assert proc.exitcode == 0 and (out / "result").is_file(), "the loading process failed"
+        text = (out / "result").read_text()
+        if text.startswith("no setuid"):
+            pytest.skip(f"cannot switch to user nobody here ({text})")
+        result = json.loads(text)
+        assert result["ok"] and len(result["warnings"]) == 1
+        assert f"its derived caches go to {_store.fallback_dir(root)}" in result["warnings"][0]
+        assert listing(root / "imdb") == ["aclImdb"]
+        assert listing(_store.fallback_dir(root) / "imdb" / "cache") == ["bow-test-feat-v1.npz",
+                                                                         "bow-train-feat-v1.npz"]
+    finally:
+        for d, _, _ in os.walk(base):
+            os.chmod(d, stat.S_IRWXU)
+        shutil.rmtree(base)
 
 
 @pytest.mark.parametrize("damage", ["truncated", "altered"])
