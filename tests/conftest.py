@@ -365,6 +365,3 @@ def log_calls(monkeypatch, owner, name: str, log: Path, delay: float = 0.0):
 
     monkeypatch.setattr(owner, name, wrapped)
 
-
-def calls(log: Path) -> int:
-    return len(Path(log).read_text().splitlines()) if Path(log).exists() else 0

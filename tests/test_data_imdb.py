@@ -16,7 +16,7 @@ import scipy.sparse as sp
 from adamlab.data import _store, imdb
 from adamlab.data._store import DataWarning, FormatError, MissingDataError
 
-from conftest import at_once, calls, listing, log_calls, missing
+from conftest import at_once, listing, log_calls, missing
 
 # A tiny vocabulary in imdb.vocab format (rank = line).
 VOCAB = ["the", "and", "a", "!", "?", "movie", "it", "don't", "high", "teachers", "or", "pit",
@@ -223,7 +223,7 @@ def test_cache_built_from_other_sources_is_rebuilt(tmp_path, monkeypatch):
         arrays = {k: z[k] for k in z.files}
     stale = json.loads(str(arrays["sources"]))
     stale["tokeniser_version"] = 0
-    imdb.save_npz(path, **{**arrays, "sources": np.asarray(json.dumps(stale, sort_keys=True))})
+    _store.save_npz(path, **{**arrays, "sources": np.asarray(json.dumps(stale, sort_keys=True))})
     builds = []
     real_build = imdb._build_caches
     monkeypatch.setattr(imdb, "_build_caches", lambda root: builds.append(root) or real_build(root))

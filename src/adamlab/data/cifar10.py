@@ -15,7 +15,8 @@ instead: ZCA whitening fitted on the 50,000 training images,
 where U diag(lambda) U^T is the pixel covariance of the training set (pixels in [0, 1]) and eps
 (:data:`ZCA_EPS`, finite and > 0) regularises the directions of tiny variance. The fitted mean and
 W are cached, in the records' pixel order (channel, row, column); for NHWC output they are
-permuted to (row, column, channel) order, which whitens exactly the same images.
+permuted to (row, column, channel) order, which gives the same whitened images, transposed (up to
+the rounding of the matrix product).
 
 The test batch: the CI copy (``../shared/data``) has only the five training batches. The loader
 works with those alone; ``load_cifar10("test")`` raises MissingDataError when ``test_batch.bin``
@@ -24,10 +25,9 @@ is absent, naming the fetch command.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import math
 import numbers
+from pathlib import Path
 
 import numpy as np
 import scipy.linalg

@@ -60,7 +60,7 @@ import scipy.sparse as sp
 
 from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, cache_candidates, \
     cache_lock, data_dir, ensure, fetch_command, file_digest, offline, read_npz, recorded, remember, \
-    safe_extract, save_cache, save_npz, sweep_stale, verify
+    safe_extract, save_cache, sweep_stale, verify
 
 log = logging.getLogger(__name__)
 
