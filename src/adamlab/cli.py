@@ -65,7 +65,7 @@ def _data_check(args) -> int:
         what = "is not a directory" if root.exists() else "does not exist"
         print(f"error: the data directory {root} {what}; run `adamlab data fetch "
               f"{' '.join(names) if len(names) < len(data.DATASETS) else 'all'}` or set "
-              f"{data._store.ENV_DATA} to the folder that holds the datasets", file=sys.stderr)
+              f"ADAMLAB_DATA to the folder that holds the datasets", file=sys.stderr)
         return 1
     try:
         rows = data.check(root, names)
