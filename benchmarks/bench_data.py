@@ -54,7 +54,7 @@ def main() -> None:
     cases = [
         ("MNIST (70,000 x 784 float32)", data.load_mnist, 2.0),
         ("IMDB BoW (2 x 25,000 x 10,000 CSR)", data.load_imdb_bow, 3.0),
-        ("CIFAR-10 train (50,000 x 3x32x32 float32)", cifar10.load_cifar10, None),
+        ("CIFAR-10 train (50,000 x 32x32x3 float32)", cifar10.load_cifar10, None),
     ]
     if args.whiten:
         cases.append(("CIFAR-10 train, ZCA-whitened",

@@ -1,7 +1,15 @@
 """Shared test setup: the data directory for the real-data tests.
 
-If ``ADAMLAB_DATA`` is not set and ``../shared/data`` (beside the repository) exists, a data
-directory is prepared from it in ``.data/`` (gitignored) and ``ADAMLAB_DATA`` points there:
+The tests find the data as the loaders do, with one step in between:
+
+1. ``$ADAMLAB_DATA``, if set;
+2. else, if ``../shared/data`` (beside the repository, or ``$ADAMLAB_SHARED_DATA``) exists, a data
+   directory prepared from it in ``.data/`` (gitignored), and ``ADAMLAB_DATA`` is set to it;
+3. else the per-user cache directory, where ``adamlab data fetch`` puts the data
+   (``$XDG_CACHE_HOME/adamlab`` or ``~/.cache/adamlab``): ``adamlab.data.data_dir()``.
+
+A real-data test skips, naming the directory it looked in, only when its dataset is not there.
+The preparation of step 2:
 
 - ``mnist/``: the four official ``.gz`` files, copied;
 - ``imdb/aclImdb/``: the repacked review archive extracted (``tarfile`` ``filter="data"``), with
@@ -22,12 +30,18 @@ skips of real-data tests into failures for the datasets CI has (MNIST, IMDB, CIF
 
 from __future__ import annotations
 
+import builtins
+import errno
 import fcntl
 import gzip
+import io
+import json
+import multiprocessing
 import os
 import shutil
 import sys
 import tarfile
+import traceback
 from pathlib import Path
 
 import pytest
@@ -119,7 +133,9 @@ def pytest_configure(config):
 
 
 def require_data() -> bool:
-    return os.environ.get("ADAMLAB_REQUIRE_DATA", "").strip() not in ("", "0")
+    from adamlab.data import _store
+
+    return _store.env_flag("ADAMLAB_REQUIRE_DATA")
 
 
 def missing(dataset: str, reason: str):
@@ -132,13 +148,37 @@ def missing(dataset: str, reason: str):
     pytest.skip(reason)
 
 
+def listing(folder: Path) -> list[str]:
+    """The names in ``folder`` (none if it does not exist), without its lock files
+    (``.<name>.lock``, left in place on purpose: see ``adamlab.data._store.file_lock``);
+    temporaries (``.part`` files, ``.extract-*`` folders) do count."""
+    folder = Path(folder)
+    return sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) if folder.exists() else []
+
+
+LOOKUP = ("$ADAMLAB_DATA, else ../shared/data prepared into .data/, else the per-user cache "
+          "that `adamlab data fetch` fills")
+
+
+def find_data_root() -> Path | None:
+    """The data directory the tests use (after pytest_configure): the loaders' own lookup,
+    ``adamlab.data.data_dir()``; None if it is not a directory."""
+    from adamlab.data import _store
+
+    root = _store.data_dir()
+    return root if root.is_dir() else None
+
+
 @pytest.fixture(scope="session")
 def data_root() -> Path:
-    """The real data directory ($ADAMLAB_DATA), or a skip/fail if there is none."""
-    env = os.environ.get("ADAMLAB_DATA")
-    if not env or not Path(env).is_dir():
-        missing("mnist", "no data directory: set ADAMLAB_DATA or provide ../shared/data")
-    return Path(env)
+    """The real data directory (see the module docstring), or a skip/fail if there is none."""
+    from adamlab.data import _store
+
+    root = find_data_root()
+    if root is None:
+        missing("mnist", f"no data directory at {_store.data_dir()} (looked up as {LOOKUP}); "
+                         f"run `adamlab data fetch all`")
+    return root
 
 
 class LoopbackServer:
@@ -196,3 +236,132 @@ def http_server():
 def online(monkeypatch):
     """Allow downloads (only ever from the loopback server in these tests)."""
     monkeypatch.setenv("ADAMLAB_OFFLINE", "0")
+
+
+# --- read-only folders and simultaneous processes, for the data tests ----------------------------
+
+
+@pytest.fixture
+def read_only(monkeypatch):
+    """``read_only(folder)``: from then on every write under ``folder`` fails with EROFS, as on a
+    read-only mount or a shared copy.
+
+    chmod cannot make a folder read-only for root (tests run as root in CI containers), and
+    mounting needs privileges, so the write primitives themselves are wrapped: ``os.open`` with a
+    write flag, ``open``/``io.open`` with a write mode, and ``mkdir``, ``rmdir``, ``unlink``,
+    ``rename``, ``replace``, ``chmod``, ``utime``, ``link``, ``symlink`` (tempfile and shutil go
+    through these). Reading is untouched.
+    """
+    folders: list[str] = []
+
+    def under(path, dir_fd=None) -> bool:
+        if isinstance(path, int):
+            return False
+        path = os.fsdecode(path)
+        if dir_fd is not None and not os.path.isabs(path):
+            path = os.path.join(os.readlink(f"/proc/self/fd/{dir_fd}"), path)
+        path = os.path.abspath(path)
+        return any(path == f or path.startswith(f + os.sep) for f in folders)
+
+    def refuse(path):
+        raise OSError(errno.EROFS, os.strerror(errno.EROFS), os.fsdecode(path))
+
+    real_os_open = os.open
+
+    def os_open(path, flags, mode=0o777, *, dir_fd=None):
+        if flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND) and under(path, dir_fd):
+            refuse(path)
+        return real_os_open(path, flags, mode, dir_fd=dir_fd)
+
+    monkeypatch.setattr(os, "open", os_open)
+    real_open = builtins.open
+
+    def open_(file, mode="r", *args, **kwargs):
+        if any(c in mode for c in "wax+") and under(file):
+            refuse(file)
+        return real_open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", open_)
+    monkeypatch.setattr(io, "open", open_)
+
+    def one_path(real):
+        def wrapped(path, *args, dir_fd=None, **kwargs):
+            if under(path, dir_fd):
+                refuse(path)
+            return real(path, *args, **({"dir_fd": dir_fd} if dir_fd is not None else {}), **kwargs)
+        return wrapped
+
+    def two_paths(real):
+        def wrapped(src, dst, *args, **kwargs):
+            if under(src, kwargs.get("src_dir_fd")) or under(dst, kwargs.get("dst_dir_fd")):
+                refuse(dst)
+            return real(src, dst, *args, **kwargs)
+        return wrapped
+
+    for name in ("mkdir", "rmdir", "unlink", "remove", "chmod", "utime"):
+        monkeypatch.setattr(os, name, one_path(getattr(os, name)))
+    for name in ("rename", "replace", "link", "symlink"):
+        monkeypatch.setattr(os, name, two_paths(getattr(os, name)))
+
+    def make(folder: Path) -> Path:
+        folders.append(os.path.abspath(folder))
+        return Path(folder)
+
+    return make
+
+
+def at_once(target, n: int = 3, timeout: float = 120.0) -> list:
+    """Run ``target(i)`` for i < n in n processes started together (forked, so they inherit the
+    test's monkeypatched pins; a barrier releases them at the same instant). Each returns a
+    JSON-serialisable value; return them in order, or fail naming every process that raised."""
+    import tempfile
+
+    ctx = multiprocessing.get_context("fork")
+    barrier = ctx.Barrier(n)
+    with tempfile.TemporaryDirectory() as out:
+        def child(i):
+            try:
+                barrier.wait(timeout)
+                result = {"ok": target(i)}
+            except BaseException as e:  # reported to the parent, which fails the test
+                result = {"error": f"{type(e).__name__}: {e}\n{traceback.format_exc()}"}
+            with open(os.path.join(out, f"{i}.json"), "w") as f:
+                json.dump(result, f)
+
+        procs = [ctx.Process(target=child, args=(i,)) for i in range(n)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(timeout)
+        results = []
+        for i, p in enumerate(procs):
+            if p.is_alive():
+                p.kill()
+                pytest.fail(f"process {i} of {n} did not finish in {timeout} s")
+            with open(os.path.join(out, f"{i}.json")) as f:
+                results.append(json.load(f))
+    errors = [f"process {i}: {r['error']}" for i, r in enumerate(results) if "error" in r]
+    if errors:
+        pytest.fail(f"{len(errors)} of {n} processes failed:\n" + "\n".join(errors), pytrace=False)
+    return [r["ok"] for r in results]
+
+
+def log_calls(monkeypatch, owner, name: str, log: Path, delay: float = 0.0):
+    """Wrap ``owner.name`` so that every call, in this process or a forked one, appends a line to
+    ``log`` (O_APPEND: whole lines from concurrent writers) and then, after ``delay`` seconds
+    (to widen a race), runs the original."""
+    import time
+
+    real = getattr(owner, name)
+
+    def wrapped(*args, **kwargs):
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        try:
+            os.write(fd, f"{os.getpid()} {name}\n".encode())
+        finally:
+            os.close(fd)
+        time.sleep(delay)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, wrapped)
+

@@ -7,10 +7,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from adamlab.data import cifar10
-from adamlab.data._store import ChecksumError, FormatError, MissingDataError
+from adamlab.data import _store, cifar10
+from adamlab.data._store import ChecksumError, DataWarning, FormatError, MissingDataError
 
-from conftest import missing
+from conftest import at_once, listing, log_calls, missing
 
 
 def records(labels, images) -> bytes:
@@ -136,7 +136,7 @@ def test_eps_shrinks_low_variance_directions():
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"eps": 0.0}, "eps must be > 0, got 0.0"),
+    ({"eps": 0.0}, r"eps \(zca_eps\) must be a finite number > 0, got 0.0"),
     ({"chunk": 2048}, "chunk must be in"),
 ])
 def test_fit_zca_validates_arguments(kwargs, message):
@@ -266,7 +266,7 @@ def real_train(real_root):
 
 def test_real_training_set(real_train, real_root):
     x, y = real_train
-    assert x.shape == (50_000, 3, 32, 32) and x.dtype == np.float32
+    assert x.shape == (50_000, 32, 32, 3) and x.dtype == np.float32  # NHWC, as CNN takes
     assert x.min() == 0.0 and x.max() == 1.0 and y.dtype == np.int64
     assert [np.bincount(y[i * 10_000:(i + 1) * 10_000], minlength=10).tolist() for i in range(5)] == BATCH_COUNTS
     assert y[:10].tolist() == [6, 9, 9, 4, 1, 1, 2, 7, 8, 3]
@@ -279,8 +279,9 @@ def test_real_zca_fitted_on_training_set(real_train, real_root):
     x, _ = real_train
     mean, w, lam = cifar10.zca_whitening(root=real_root)  # fitted once, then cached
     assert mean.dtype == w.dtype == np.float32 and w.shape == (3072, 3072)
-    np.testing.assert_allclose(mean, x.reshape(len(x), -1).mean(axis=0, dtype=np.float64), atol=1e-6)
     np.testing.assert_allclose(w, w.T, atol=1e-6)
+    mean, w = cifar10.to_layout(mean, w, "NHWC")  # fitted in the records' order, x is NHWC
+    np.testing.assert_allclose(mean, x.reshape(len(x), -1).mean(axis=0, dtype=np.float64), atol=1e-6)
     assert lam.min() >= 0 and 150 < lam.sum() < 250  # total pixel variance in [0, 1] units
     sub = cifar10.whiten(x[:5000].copy(), mean, w)
     flat = sub.reshape(len(sub), -1)
@@ -298,11 +299,13 @@ def test_real_test_set(real_root):
         pytest.skip("the official CIFAR-10 test batch is not in the data directory "
                     "(the CI copy has only the training batches; cifar10/partial is never used)")
     x, y = cifar10.load_cifar10("test", root=real_root)
-    assert x.shape == (10_000, 3, 32, 32) and np.bincount(y).tolist() == [1000] * 10
+    assert x.shape == (10_000, 32, 32, 3) and np.bincount(y).tolist() == [1000] * 10
 
 
-def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch, tiny):
-    """A tarball in the official layout is verified, extracted safely and then read."""
+@pytest.fixture
+def tiny_archive(tmp_path, monkeypatch, tiny):
+    """A fresh data directory holding only a tarball in the official layout (five 4-image
+    training batches, a test batch, the class names), pinned as the official files."""
     import dataclasses
     import hashlib
     import io
@@ -331,13 +334,147 @@ def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch
         pinned(r, members[f"cifar-10-batches-bin/data_batch_{i}.bin"]) for i, r in enumerate(cifar10.TRAIN, 1)))
     monkeypatch.setattr(cifar10, "TEST", pinned(cifar10.TEST, members["cifar-10-batches-bin/test_batch.bin"]))
     monkeypatch.setattr(cifar10, "META", pinned(cifar10.META, members["cifar-10-batches-bin/batches.meta.txt"]))
-    cifar10.ARCHIVE.path(tmp_path).parent.mkdir(parents=True)
-    cifar10.ARCHIVE.path(tmp_path).write_bytes(archive)
+    root = tmp_path / "data"
+    cifar10.ARCHIVE.path(root).parent.mkdir(parents=True)
+    cifar10.ARCHIVE.path(root).write_bytes(archive)
+    return root
 
-    x, y = cifar10.load_cifar10("train", root=tmp_path)
-    assert x.shape == (20, 3, 32, 32) and y.tolist() == labels * 5
-    xt, yt = cifar10.load_cifar10("test", root=tmp_path)
+
+def test_official_archive_is_accepted_like_extracted_files(tiny_archive, tiny):
+    """A tarball in the official layout is verified, extracted safely and then read."""
+    labels, images = tiny
+    root = tiny_archive
+    x, y = cifar10.load_cifar10("train", root=root)
+    assert x.shape == (20, 32, 32, 3) and y.tolist() == labels * 5
+    xt, yt = cifar10.load_cifar10("test", root=root, layout="NCHW")
     assert yt.tolist() == labels[::-1]
     np.testing.assert_array_equal(xt, cifar10.to_float(images[::-1]))
-    assert cifar10.class_names(tmp_path) == CLASSES
-    assert sorted(p.name for p in (tmp_path / "cifar10").iterdir()) == ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]
+    assert cifar10.class_names(root) == CLASSES
+    assert listing(root / "cifar10") == ["cifar-10-batches-bin", "cifar-10-binary.tar.gz"]
+
+
+def small_dense_fit(images, eps):
+    """A stand-in for the 3072x3072 eigendecomposition with a dense, symmetric W, so that a
+    wrong pixel order would show."""
+    d = images[0].size
+    a = np.random.default_rng(7).normal(size=(d, 8)).astype(np.float64)
+    return images.reshape(len(images), -1).mean(axis=0) / 255, eps * np.eye(d) + a @ a.T / 8, np.ones(d)
+
+
+# --- layout: what the CNN takes ---------------------------------------------------------------
+
+
+def test_the_default_layout_is_the_one_the_cnn_takes(tiny_batches):
+    from adamlab.models import CNN
+
+    root, _ = tiny_batches
+    x, y = cifar10.load_cifar10(root=root)
+    assert x.shape == (20, 32, 32, 3) and x.flags.c_contiguous
+    np.testing.assert_array_equal(x, cifar10.load_cifar10(root=root, layout="NCHW")[0].transpose(0, 2, 3, 1))
+    logits = CNN(channels=(2, 2, 2), fc=4, rng=np.random.default_rng(0)).forward(x, train=False)
+    assert logits.shape == (20, 10) and np.all(np.isfinite(logits))
+
+
+def test_layout_is_validated(tmp_path):
+    with pytest.raises(ValueError, match=r"layout must be 'NHWC' \(N, 32, 32, 3\), as CNN takes, or 'NCHW'.*got 'NWHC'"):
+        cifar10.load_cifar10(root=tmp_path, layout="NWHC")
+
+
+def test_whitened_inputs_are_the_same_images_in_either_layout(tiny_batches, monkeypatch):
+    root, _ = tiny_batches
+    monkeypatch.setattr(cifar10, "fit_zca", small_dense_fit)
+    nchw = cifar10.load_cifar10(root=root, layout="NCHW", whiten_inputs=True)[0]
+    nhwc = cifar10.load_cifar10(root=root, whiten_inputs=True)[0]
+    assert nhwc.shape == (20, 32, 32, 3)
+    np.testing.assert_allclose(nhwc, nchw.transpose(0, 2, 3, 1), rtol=1e-5, atol=1e-5)
+    mean, w, _ = cifar10.zca_whitening(root=root)
+    wrong = cifar10.whiten(cifar10.load_cifar10(root=root)[0], mean, w)  # records-order W on NHWC pixels
+    assert np.abs(wrong - nhwc).max() > 100 * 1e-5
+
+
+@pytest.mark.parametrize("eps", [np.inf, -np.inf, np.nan, 0.0, -1e-2, True, "0.01", None])
+def test_zca_eps_must_be_finite_and_positive(eps, tmp_path):
+    """inf passed `not eps > 0` and gave all-zero inputs; each is refused before any file is read."""
+    for call in (lambda: cifar10.load_cifar10(root=tmp_path, whiten_inputs=True, zca_eps=eps),
+                 lambda: cifar10.zca_whitening(eps, tmp_path),
+                 lambda: cifar10.fit_zca(correlated_images(10), eps)):
+        with pytest.raises(ValueError, match=r"eps \(zca_eps\) must be a finite number > 0, got"):
+            call()
+    assert listing(tmp_path) == []
+
+
+# --- several processes, read-only folders, corrupt caches ---------------------------------------
+
+
+def test_processes_loading_at_once_extract_and_fit_once(tiny_archive, tmp_path, monkeypatch):
+    import tarfile
+
+    root = tiny_archive
+    log = tmp_path / "calls.log"
+    monkeypatch.setattr(cifar10, "fit_zca", small_dense_fit)
+    log_calls(monkeypatch, tarfile.TarFile, "extractall", log, delay=0.5)
+    log_calls(monkeypatch, cifar10, "fit_zca", log, delay=0.5)
+
+    def load(i):
+        x, y = cifar10.load_cifar10(root=root, whiten_inputs=True)
+        return [hashlib_sha256(x), y.tolist()]
+
+    results = at_once(load, n=3)
+    x, y = cifar10.load_cifar10(root=root, whiten_inputs=True)
+    assert results == [[hashlib_sha256(x), y.tolist()]] * 3
+    lines = log.read_text().split()[1::2]
+    assert lines.count("extractall") == 1 and lines.count("fit_zca") == 1
+    assert listing(root / "cifar10") == ["cache", "cifar-10-batches-bin", "cifar-10-binary.tar.gz"]
+    assert listing(root / "cifar10" / "cache") == ["zca-eps0.01.npz"]
+
+
+def hashlib_sha256(a: np.ndarray) -> str:
+    import hashlib
+
+    return hashlib.sha256(np.ascontiguousarray(a).tobytes()).hexdigest()
+
+
+def test_zca_of_a_read_only_data_directory_is_cached_in_the_fallback_folder(tiny_batches, tmp_path_factory,
+                                                                           monkeypatch, read_only):
+    root, fits = tiny_batches
+    read_only(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("xdg")))
+    monkeypatch.setattr(_store, "_WARNED", set())
+    with pytest.warns(DataWarning, match=f"cannot write the data directory {root} .*Read-only.*"
+                                         f"caches go to {_store.fallback_dir(root)}"):
+        cifar10.zca_whitening(0.01, root)
+    assert (_store.fallback_dir(root) / "cifar10" / "cache" / "zca-eps0.01.npz").is_file()
+    assert not (root / "cifar10" / "cache").exists()
+    x, _ = cifar10.load_cifar10(root=root, whiten_inputs=True)
+    assert fits == [0.01] and x.shape == (20, 32, 32, 3)  # the second call read the fallback cache
+
+
+def test_zca_with_no_writable_cache_is_fitted_and_returned_with_one_warning(tiny_batches, tmp_path_factory,
+                                                                          monkeypatch, read_only):
+    root, fits = tiny_batches
+    read_only(root)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(read_only(tmp_path_factory.mktemp("xdg"))))
+    monkeypatch.setattr(_store, "_WARNED", set())
+    with pytest.warns(DataWarning, match="not cached") as got:
+        cifar10.load_cifar10(root=root, whiten_inputs=True)
+        cifar10.load_cifar10(root=root, whiten_inputs=True)
+    assert len([w for w in got if issubclass(w.category, DataWarning)]) == 1 and fits == [0.01, 0.01]
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_corrupt_zca_cache_is_named_and_refitted(tiny_batches, damage):
+    root, fits = tiny_batches
+    mean, w, _ = cifar10.zca_whitening(0.01, root)
+    path = cifar10._zca_cache(root, 0.01)
+    raw = bytearray(path.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) // 3]
+    else:
+        raw[bytes(raw).index(mean.tobytes()) + 5] ^= 0x40
+    path.write_bytes(bytes(raw))
+    with pytest.warns(DataWarning, match=f"ZCA cache {path} is corrupt .*rebuilding it"):
+        again, _, _ = cifar10.zca_whitening(0.01, root)
+    np.testing.assert_array_equal(again, mean)
+    assert fits == [0.01, 0.01]
+    cifar10.zca_whitening(0.01, root)
+    assert fits == [0.01, 0.01]  # the refitted cache is whole again

@@ -7,15 +7,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from adamlab.data import imdb
-from adamlab.data._store import FormatError, MissingDataError
+from adamlab.data import _store, imdb
+from adamlab.data._store import DataWarning, FormatError, MissingDataError
 
-from conftest import missing
+from conftest import at_once, listing, log_calls, missing
 
 # A tiny vocabulary in imdb.vocab format (rank = line).
 VOCAB = ["the", "and", "a", "!", "?", "movie", "it", "don't", "high", "teachers", "or", "pit",
@@ -135,7 +136,7 @@ def test_review_file_names_and_ratings_are_checked(tmp_path):
     with pytest.raises(FormatError, match="rating 3 does not fit folder pos/"):
         imdb.list_reviews(tmp_path / "aclImdb" / "train")
     (tmp_path / "aclImdb/train/pos/5_3.txt").rename(tmp_path / "aclImdb/train/pos/notes.txt")
-    with pytest.raises(FormatError, match="not an '<id>_<rating>.txt' review file"):
+    with pytest.raises(FormatError, match=r"notes\.txt: not an '<id>_<rating>.txt' review file; move it out"):
         imdb.list_reviews(tmp_path / "aclImdb" / "train")
 
 
@@ -222,7 +223,7 @@ def test_cache_built_from_other_sources_is_rebuilt(tmp_path, monkeypatch):
         arrays = {k: z[k] for k in z.files}
     stale = json.loads(str(arrays["sources"]))
     stale["tokeniser_version"] = 0
-    imdb.save_npz(path, **{**arrays, "sources": np.asarray(json.dumps(stale, sort_keys=True))})
+    _store.save_npz(path, **{**arrays, "sources": np.asarray(json.dumps(stale, sort_keys=True))})
     builds = []
     real_build = imdb._build_caches
     monkeypatch.setattr(imdb, "_build_caches", lambda root: builds.append(root) or real_build(root))
@@ -330,7 +331,7 @@ def test_official_archive_is_accepted_like_extracted_files(tmp_path, monkeypatch
     built = imdb.build_split(acl / "train", imdb.read_vocab(acl / "imdb.vocab"),
                              feat_checksum=git_sha1(acl / "train" / "labeledBow.feat"))
     assert built.agreement.rows_equal == built.agreement.rows == 5
-    assert sorted(p.name for p in (tmp_path / "imdb").iterdir()) == ["aclImdb", "aclImdb_v1.tar.gz"]
+    assert listing(tmp_path / "imdb") == ["aclImdb", "aclImdb_v1.tar.gz"]
 
 
 def test_corrupt_archive_is_reported_and_not_extracted(tmp_path):
@@ -338,7 +339,228 @@ def test_corrupt_archive_is_reported_and_not_extracted(tmp_path):
     imdb.ARCHIVE.path(tmp_path).write_bytes(b"\x1f\x8b not really a tarball")
     with pytest.raises(imdb.ChecksumError, match=r"aclImdb_v1\.tar\.gz has 23 bytes, expected 84125825"):
         imdb.load_imdb_bow(root=tmp_path)
-    assert sorted(p.name for p in (tmp_path / "imdb").iterdir()) == ["aclImdb_v1.tar.gz"]
+    assert listing(tmp_path / "imdb") == ["aclImdb_v1.tar.gz"]
+
+
+# --- several processes, read-only folders, corrupt caches, leftovers ----------------------------
+
+
+def official_counts(split):
+    return imdb.parse_feat_lines(FEAT[split], len(VOCAB))[1].toarray()
+
+
+def pinned_archive(monkeypatch, tmp_path):
+    """A fresh data directory holding only a tiny aclImdb_v1.tar.gz, pinned (archive, vocabulary,
+    review tree, .feat) as if it were the official one."""
+    import dataclasses
+    import tarfile
+
+    src = pin(monkeypatch, tmp_path / "src")
+    root = tmp_path / "data"
+    archive = imdb.ARCHIVE.path(root)
+    archive.parent.mkdir(parents=True)
+    with tarfile.open(archive, "w:gz") as tf:
+        tf.add(src, arcname="aclImdb")
+    sha = imdb.Checksum("sha256", hashlib.sha256(archive.read_bytes()).hexdigest())
+    monkeypatch.setattr(imdb, "ARCHIVE", dataclasses.replace(imdb.ARCHIVE, checksum=sha, size=None, urls=()))
+    return root
+
+
+def test_processes_loading_at_once_on_a_fresh_directory_extract_and_build_once(tmp_path, monkeypatch):
+    """Three processes load at once from the archive alone: each gets complete data, the archive
+    is extracted once and the bag-of-words built once (the others wait and reuse both)."""
+    import tarfile
+
+    root = pinned_archive(monkeypatch, tmp_path)
+    log = tmp_path / "calls.log"
+    log_calls(monkeypatch, tarfile.TarFile, "extractall", log, delay=0.5)  # a wide window for a race
+    log_calls(monkeypatch, imdb, "build_split", log, delay=0.2)
+
+    def load(i):
+        data = imdb.load_imdb_bow(len(VOCAB), binary=False, root=root)
+        return [data.x_train.toarray().tolist(), data.y_train.tolist(), data.x_test.toarray().tolist()]
+
+    results = at_once(load, n=3)
+    for x_train, y_train, x_test in results:
+        np.testing.assert_array_equal(x_train, official_counts("train"))
+        np.testing.assert_array_equal(x_test, official_counts("test"))
+        assert y_train == [1, 1, 0, 0, 0]
+    lines = log.read_text().split()[1::2]
+    assert lines.count("extractall") == 1 and lines.count("build_split") == 2  # once, one per split
+    assert listing(root / "imdb") == ["aclImdb", "aclImdb_v1.tar.gz", "cache"]  # no .extract-* left
+    assert listing(root / "imdb" / "cache") == ["bow-test-feat-v1.npz", "bow-train-feat-v1.npz"]
+
+
+def test_a_read_only_data_directory_caches_in_the_fallback_folder(tmp_path, monkeypatch, read_only):
+    pin(monkeypatch, tmp_path / "data")
+    root = read_only(tmp_path / "data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(_store, "_WARNED", set())
+    fallback = _store.fallback_dir(root)
+    assert fallback.parent == tmp_path / "xdg" / "adamlab" / "derived"
+    with pytest.warns(DataWarning, match=f"cannot write the data directory {root} .*Read-only file system.*"
+                                         f"caches go to {fallback}") as got:
+        data = imdb.load_imdb_bow(len(VOCAB), binary=False, root=root)
+    assert len([w for w in got if issubclass(w.category, DataWarning)]) == 1
+    np.testing.assert_array_equal(data.x_train.toarray(), official_counts("train"))
+    np.testing.assert_array_equal(data.x_test.toarray(), official_counts("test"))
+    assert listing(root / "imdb") == ["aclImdb"]  # nothing was written into the data directory
+    assert listing(fallback / "imdb" / "cache") == ["bow-test-feat-v1.npz", "bow-train-feat-v1.npz"]
+    assert imdb._find_cache(root, "train") == fallback / "imdb" / "cache" / "bow-train-feat-v1.npz"
+
+    def no_rebuild(root):
+        raise AssertionError("the cache in the fallback folder was not used")
+
+    monkeypatch.setattr(imdb, "_build_caches", no_rebuild)
+    np.testing.assert_array_equal(imdb.load_counts("test", root)[0].toarray(), official_counts("test"))
+
+
+def test_when_no_cache_can_be_written_the_data_still_come_with_one_warning(tmp_path, monkeypatch, read_only):
+    pin(monkeypatch, tmp_path / "data")
+    root = read_only(tmp_path / "data")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(read_only(tmp_path / "xdg")))
+    monkeypatch.setattr(_store, "_WARNED", set())
+    with pytest.warns(DataWarning, match="not cached, so the next load computes them again") as got:
+        data = imdb.load_imdb_bow(len(VOCAB), binary=False, root=root)
+    assert len([w for w in got if issubclass(w.category, DataWarning)]) == 1
+    np.testing.assert_array_equal(data.x_train.toarray(), official_counts("train"))
+    assert not (tmp_path / "xdg").exists() and listing(root / "imdb") == ["aclImdb"]
+
+
+def test_a_data_directory_this_user_may_not_write_is_served_by_the_kernel_rules_too(monkeypatch, tmp_path):
+    """The same with a directory the operating system refuses to let us write (not simulated):
+    owned by root and loaded as ``nobody`` when the tests run as root (root ignores permission
+    bits), else made read-only with chmod. The loading runs in a forked process."""
+    import multiprocessing
+    import pwd
+    import shutil
+    import stat
+    import tempfile
+
+    as_root = os.geteuid() == 0
+    if as_root:
+        try:
+            nobody = pwd.getpwnam("nobody")
+        except KeyError:
+            pytest.skip("tests run as root and there is no user 'nobody' to load as")
+    base = Path(tempfile.mkdtemp(prefix="adamlab-ro-"))  # not under tmp_path, which is 0700
+    try:
+        os.chmod(base, 0o755)
+        root = base / "data"
+        pin(monkeypatch, root)
+        xdg, out = base / "xdg", base / "out"
+        xdg.mkdir()
+        out.mkdir()
+        for d in (xdg, out):
+            if as_root:
+                os.chown(d, nobody.pw_uid, nobody.pw_gid)
+        if not as_root:
+            for d, _, _ in os.walk(root):
+                os.chmod(d, 0o555)
+        monkeypatch.setenv("XDG_CACHE_HOME", str(xdg))
+
+        def child():
+            try:
+                if as_root:
+                    os.setgid(nobody.pw_gid)
+                    os.setuid(nobody.pw_uid)
+            except OSError as e:
+                (out / "result").write_text(f"no setuid: {e}")
+                return
+            import warnings
+
+            with warnings.catch_warnings(record=True) as got:
+                warnings.simplefilter("always")
+                data = imdb.load_imdb_bow(len(VOCAB), binary=False, root=root)
+            ok = np.array_equal(data.x_train.toarray(), official_counts("train")) and \
+                np.array_equal(data.x_test.toarray(), official_counts("test"))
+            messages = [str(w.message) for w in got if issubclass(w.category, DataWarning)]
+            (out / "result").write_text(json.dumps({"ok": bool(ok), "warnings": messages}))
+
+        proc = multiprocessing.get_context("fork").Process(target=child)
+        proc.start()
+        proc.join(120)
+        assert proc.exitcode == 0 and (out / "result").is_file(), "the loading process failed"
+        text = (out / "result").read_text()
+        if text.startswith("no setuid"):
+            pytest.skip(f"cannot switch to user nobody here ({text})")
+        result = json.loads(text)
+        assert result["ok"] and len(result["warnings"]) == 1
+        assert f"its derived caches go to {_store.fallback_dir(root)}" in result["warnings"][0]
+        assert listing(root / "imdb") == ["aclImdb"]
+        assert listing(_store.fallback_dir(root) / "imdb" / "cache") == ["bow-test-feat-v1.npz",
+                                                                         "bow-train-feat-v1.npz"]
+    finally:
+        for d, _, _ in os.walk(base):
+            os.chmod(d, stat.S_IRWXU)
+        shutil.rmtree(base)
+
+
+@pytest.mark.parametrize("damage", ["truncated", "altered"])
+def test_a_corrupt_cache_is_named_and_rebuilt(tmp_path, monkeypatch, damage):
+    pin(monkeypatch, tmp_path)
+    imdb.load_counts("train", tmp_path)
+    path = imdb._cache_path(tmp_path, "train", "feat")
+    raw = bytearray(path.read_bytes())
+    if damage == "truncated":
+        raw = raw[: len(raw) // 2]
+    else:  # one byte of the stored data array (uncompressed npz: the CRC no longer matches)
+        with np.load(path, allow_pickle=False) as z:
+            data = z["data"]
+        at = bytes(raw).index(data.tobytes())
+        raw[at] ^= 0x01
+    path.write_bytes(bytes(raw))
+    builds = []
+    real_build = imdb._build_caches
+    monkeypatch.setattr(imdb, "_build_caches", lambda root: builds.append(root) or real_build(root))
+    with pytest.warns(DataWarning, match=f"bag-of-words cache {path} is corrupt .*rebuilding it"):
+        counts = imdb.load_counts("train", tmp_path)[0]
+    np.testing.assert_array_equal(counts.toarray(), official_counts("train"))
+    assert builds == [tmp_path]
+    with np.load(path, allow_pickle=False) as z:  # the rebuilt cache is whole again
+        np.testing.assert_array_equal(z["data"], counts.data)
+
+
+def test_leftovers_of_killed_processes_are_removed_but_not_work_in_progress(tmp_path, monkeypatch):
+    acl = pin(monkeypatch, tmp_path)
+    imdb.load_counts("train", tmp_path)
+    part = tmp_path / "imdb" / "cache" / ".bow-train-feat-v1.npz.k1ll3d.part"
+    extract = tmp_path / "imdb" / ".extract-aclImdb-k1ll3d"
+
+    def leave_leftovers():
+        part.write_bytes(b"half a cache")
+        (extract / "aclImdb").mkdir(parents=True, exist_ok=True)
+        (extract / "aclImdb" / "imdb.vocab").write_text("half a tree")
+
+    leave_leftovers()
+    # While another process holds the locks (it is building the cache, extracting), its
+    # temporaries are its work in progress: they stay.
+    with _store.file_lock(tmp_path / "imdb" / "cache"), _store.file_lock(acl):
+        imdb.load_counts("train", tmp_path)
+        assert part.exists() and extract.exists()
+    # With no process holding them, they are leftovers of a killed process: removed.
+    imdb.load_counts("train", tmp_path)
+    assert not part.exists() and not extract.exists()
+    assert listing(tmp_path / "imdb") == ["aclImdb", "cache"]
+
+
+def test_an_extraction_cleans_leftovers_of_a_killed_extraction(tmp_path, monkeypatch):
+    root = pinned_archive(monkeypatch, tmp_path)
+    stale = root / "imdb" / ".extract-1a2b3c4d"  # as named by an older version, too
+    (stale / "aclImdb" / "train").mkdir(parents=True)
+    imdb.prepare(root)
+    assert listing(root / "imdb") == ["aclImdb", "aclImdb_v1.tar.gz"]
+
+
+def test_hidden_files_in_the_review_tree_are_ignored(tmp_path, monkeypatch):
+    """A .DS_Store (Finder) or ._name (AppleDouble) file is not a review: it neither breaks the
+    listing nor changes the tree digest."""
+    acl = pin(monkeypatch, tmp_path)
+    (acl / "train" / "pos" / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (acl / "test" / "neg" / "._0_3.txt").write_bytes(b"\x00\x05\x16\x07")
+    assert [p.name for p in imdb.list_reviews(acl / "train").paths][:2] == ["0_9.txt", "1_7.txt"]
+    np.testing.assert_array_equal(imdb.load_counts("test", tmp_path)[0].toarray(), official_counts("test"))
+    assert len(imdb.verify_reviews(tmp_path)["train"].paths) == 5
 
 
 # --- real data ----------------------------------------------------------------------------------

@@ -14,12 +14,26 @@ mirrors). The rules the loaders follow:
   so a file that changes while it is hashed is not remembered as verified.
 - A download goes to a temporary file beside its target and is renamed into place only after the
   checksum matched; on any failure the temporary file is deleted.
-- With ``ADAMLAB_OFFLINE=1`` nothing touches the network: a missing file raises
-  :class:`MissingDataError` naming the file and the ``adamlab data fetch`` command.
+- With ``ADAMLAB_OFFLINE=1`` (or ``true``, ``yes``, ``on``) nothing touches the network: a missing
+  file raises :class:`MissingDataError` naming the file and the ``adamlab data fetch`` command.
+  ``0``, ``false``, ``no``, ``off`` or empty mean online; any other value is an error.
+- Any number of processes may prepare the same data at once. Each step that writes (a download, an
+  extraction, a derived cache, the verified-state record) holds an exclusive ``flock`` on a lock
+  file ``.<name>.lock`` beside its target, checks again under the lock whether another process did
+  the work meanwhile, and puts its result in place by one atomic rename; readers need no lock.
+  Under the lock, temporaries of the same target left by a killed process (``.<name>.*.part``,
+  ``.extract-*``) are removed: a process that is still writing would hold the lock.
+- A data directory that cannot be written (a read-only mount or shared copy) still serves its
+  data. Derived caches and verification records then go to :func:`fallback_dir`
+  (``<per-user cache>/derived/<digest of the directory's path>``), with one warning naming it; if
+  that cannot be written either, the result is computed, returned, not cached, and one warning
+  says so.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import hashlib
 import http.client
 import json
@@ -31,10 +45,17 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+try:
+    import fcntl
+except ImportError:  # Windows: no advisory locks; the atomic renames still keep every file whole
+    fcntl = None
 
 ENV_DATA = "ADAMLAB_DATA"
 ENV_OFFLINE = "ADAMLAB_OFFLINE"
@@ -66,20 +87,59 @@ class FetchError(DataError):
     """A download failed from every URL."""
 
 
-def data_dir() -> Path:
-    """The data directory: ``$ADAMLAB_DATA`` if set, else a per-user cache directory."""
-    env = os.environ.get(ENV_DATA)
-    if env:
-        return Path(env).expanduser()
+class SettingError(DataError, ValueError):
+    """An environment variable holds a value that is not understood."""
+
+
+class DataWarning(UserWarning):
+    """Something about the data directory the user should know, though the data were returned:
+    a cache that could not be written, or a corrupt cache that was rebuilt."""
+
+
+def user_cache_dir() -> Path:
+    """The per-user cache directory: ``$XDG_CACHE_HOME/adamlab`` or ``~/.cache/adamlab``."""
     if sys.platform == "win32" and os.environ.get("LOCALAPPDATA"):
         return Path(os.environ["LOCALAPPDATA"]) / "adamlab" / "data"
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
     return Path(base) / "adamlab"
 
 
+def data_dir() -> Path:
+    """The data directory: ``$ADAMLAB_DATA`` if set, else :func:`user_cache_dir`."""
+    env = os.environ.get(ENV_DATA)
+    if env:
+        return Path(env).expanduser()
+    return user_cache_dir()
+
+
+def fallback_dir(root: Path) -> Path:
+    """Where derived caches and verification records of the data directory ``root`` go when
+    ``root`` cannot be written: ``<per-user cache>/derived/<16 hex digits of the SHA-256 of
+    root's real path>``, one folder per data directory."""
+    key = hashlib.sha256(os.fsencode(os.path.realpath(root))).hexdigest()[:16]
+    return user_cache_dir() / "derived" / key
+
+
+_TRUE = ("1", "true", "yes", "on")
+_FALSE = ("", "0", "false", "no", "off")
+
+
+def env_flag(name: str) -> bool:
+    """A yes/no environment variable: 1/true/yes/on, or 0/false/no/off/empty (any case);
+    unset is false. Anything else raises SettingError naming the variable and the values."""
+    raw = os.environ.get(name, "")
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise SettingError(f"{name}={raw!r} is not understood: set it to 1, true, yes or on, or to "
+                       f"0, false, no, off or empty")
+
+
 def offline() -> bool:
-    """True when ``ADAMLAB_OFFLINE`` is set to anything but ``""``/``0``: never use the network."""
-    return os.environ.get(ENV_OFFLINE, "").strip() not in ("", "0")
+    """True when ``ADAMLAB_OFFLINE`` is true (see :func:`env_flag`): never use the network."""
+    return env_flag(ENV_OFFLINE)
 
 
 def fetch_command(dataset: str) -> str:
@@ -146,39 +206,55 @@ def stat_key(st: os.stat_result) -> list[int]:
     return [st.st_size, st.st_mtime_ns, st.st_ino, st.st_dev, st.st_ctime_ns]
 
 
-def _load_verified(root: Path) -> dict:
+def _verified_files(root: Path) -> tuple[Path, Path]:
+    """The record in the data directory, and the one in its fallback folder (used when the data
+    directory cannot be written)."""
+    return Path(root) / _VERIFIED_FILE, fallback_dir(root) / _VERIFIED_FILE
+
+
+def _read_state(path: Path) -> dict:
     try:
-        with open(root / _VERIFIED_FILE, encoding="utf-8") as f:
+        with open(path, encoding="utf-8") as f:
             state = json.load(f)
         return state if isinstance(state, dict) else {}
     except (OSError, ValueError):
         return {}
 
 
-def _save_verified(root: Path, state: dict) -> None:
-    try:
-        atomic_write_bytes(root / _VERIFIED_FILE, json.dumps(state, indent=1, sort_keys=True).encode())
-    except OSError:
-        pass  # a read-only data directory still works, it only re-hashes
+def _update_state(path: Path, change) -> None:
+    """Read, change and atomically rewrite one record file under its lock (raises OSError)."""
+    with file_lock(path):
+        clean_stale_parts(path)
+        state = _read_state(path)
+        if change(state) is False:
+            return
+        atomic_write_bytes(path, json.dumps(state, indent=1, sort_keys=True).encode())
 
 
 def remember(root: Path, key: str, stat: list[int], checksum: str) -> None:
-    """Record that the file (or tree, see imdb) ``key`` with stat ``stat`` matched ``checksum``."""
-    state = _load_verified(root)
-    state[key] = {"stat": stat, "checksum": checksum}
-    _save_verified(root, state)
+    """Record that the file (or tree, see imdb) ``key`` with stat ``stat`` matched ``checksum``:
+    in the data directory, else in its fallback folder, else nowhere (the next load re-hashes)."""
+    for path in _verified_files(root):
+        try:
+            _update_state(path, lambda state: state.__setitem__(key, {"stat": stat, "checksum": checksum}))
+            return
+        except OSError:
+            continue
 
 
 def recorded(root: Path, key: str, stat: list[int], checksum: str) -> bool:
     """True if a successful check of ``key`` with exactly this stat and checksum is recorded."""
-    rec = _load_verified(root).get(key)
-    return isinstance(rec, dict) and rec.get("stat") == stat and rec.get("checksum") == checksum
+    want = {"stat": stat, "checksum": checksum}
+    return any(_read_state(path).get(key) == want for path in _verified_files(root) if path.is_file())
 
 
 def _forget(root: Path, relpath: str) -> None:
-    state = _load_verified(root)
-    if state.pop(relpath, None) is not None:
-        _save_verified(root, state)
+    for path in _verified_files(root):
+        if relpath in _read_state(path):
+            try:
+                _update_state(path, lambda state: state.pop(relpath, None) is not None)
+            except OSError:
+                pass
 
 
 def is_verified(res: Resource, root: Path | None = None) -> bool:
@@ -263,6 +339,182 @@ def save_npz(path: Path, **arrays) -> None:
         raise
 
 
+# ---------------------------------------------------------------------------------------------
+# Locks, leftovers of killed processes, derived caches.
+
+
+def lock_path(target: Path) -> Path:
+    """The lock file of ``target``: ``.<name>.lock`` beside it."""
+    target = Path(target)
+    return target.parent / f".{target.name}.lock"
+
+
+@contextlib.contextmanager
+def file_lock(target: Path, *, blocking: bool = True):
+    """Hold an exclusive ``flock`` on :func:`lock_path` of ``target`` (creating its folder).
+
+    Yields True while the lock is held. Yields False, holding nothing, when the lock file cannot
+    be created (a read-only folder, where nothing can be written anyway) or, with
+    ``blocking=False``, when another process holds the lock. The lock goes with the process: a
+    killed process holds nothing. Lock files are left in place (removing one would let two
+    processes hold "the" lock at once).
+    """
+    path = lock_path(target)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+    except OSError:
+        fd = None
+    if fd is None:
+        yield False
+        return
+    try:
+        held = True
+        if fcntl is not None:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+            except BlockingIOError:
+                held = False
+        yield held
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def _part_pattern(target: Path) -> str:
+    """The names :func:`atomic_write_bytes`, :func:`save_npz` and :func:`download` give the
+    temporary files of ``target``."""
+    target = Path(target)
+    return os.path.join(glob.escape(os.fspath(target.parent)), f".{glob.escape(target.name)}.*.part")
+
+
+def clean_stale_parts(target: Path) -> list[Path]:
+    """Remove the temporary files of ``target`` (``.<name>.*.part``). Call only while holding
+    ``target``'s lock (or the lock of the step that writes it): a writer that is still alive holds
+    that lock, so what is found then was left by a killed process."""
+    removed = []
+    for name in glob.glob(_part_pattern(target)):
+        try:
+            os.unlink(name)
+            removed.append(Path(name))
+        except OSError:
+            pass
+    return removed
+
+
+def clean_stale_dirs(folder: Path, prefix: str = ".extract-") -> list[Path]:
+    """Remove the temporary folders ``<folder>/<prefix>*`` (extractions). As for
+    :func:`clean_stale_parts`, only while holding the lock of the extraction into ``folder``."""
+    removed = []
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+    except OSError:
+        return removed
+    for name in names:
+        shutil.rmtree(Path(folder) / name, ignore_errors=True)
+        removed.append(Path(folder) / name)
+    return removed
+
+
+def sweep_stale(lock_target: Path, parts=(), folder: Path | None = None) -> None:
+    """Remove leftovers of killed processes seen on a read path, without waiting: only if some
+    exist, and only if ``lock_target``'s lock is free (no process is writing). ``parts``: targets
+    whose ``.part`` files to remove; ``folder``: where to remove ``.extract-*`` folders."""
+    found = any(glob.glob(_part_pattern(t)) for t in parts)
+    if folder is not None:
+        try:
+            found = found or any(n.startswith(".extract-") for n in os.listdir(folder))
+        except OSError:
+            pass
+    if not found:
+        return
+    with file_lock(lock_target, blocking=False) as held:
+        if held:
+            for t in parts:
+                clean_stale_parts(t)
+            if folder is not None:
+                clean_stale_dirs(folder)
+
+
+@contextlib.contextmanager
+def cache_lock(root: Path, relpath: str):
+    """Serialise building the derived cache(s) ``root/relpath``: the lock beside it, or, when the
+    data directory cannot be written, beside its place in :func:`fallback_dir`."""
+    with file_lock(Path(root) / relpath) as held:
+        if held:
+            yield
+            return
+    with file_lock(fallback_dir(root) / relpath):
+        yield
+
+
+def cache_candidates(root: Path, relpath: str) -> list[Path]:
+    """Where a derived cache may be: in the data directory, then in its fallback folder."""
+    return [Path(root) / relpath, fallback_dir(root) / relpath]
+
+
+_WARNED: set[str] = set()
+
+
+def warn_once(key: str, message: str) -> None:
+    """One :class:`DataWarning` per ``key`` and process."""
+    if key not in _WARNED:
+        _WARNED.add(key)
+        warnings.warn(message, DataWarning, stacklevel=3)
+
+
+def read_npz(path: Path, what: str) -> dict | None:
+    """All arrays of the cache ``path`` (read with allow_pickle=False), or None if it is absent.
+
+    A cache that cannot be read (truncated, altered: bad zip structure or CRC, bad array header)
+    gives a :class:`DataWarning` naming it and None, so that the caller rebuilds it from the
+    verified sources (the rebuilt file replaces it atomically).
+    """
+    path = Path(path)
+    if not path.is_file():
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except PermissionError:
+        raise
+    except (zipfile.BadZipFile, ValueError, EOFError, KeyError, OSError) as e:
+        warnings.warn(f"{what} {path} is corrupt ({type(e).__name__}: {e}); rebuilding it from the "
+                      f"verified sources", DataWarning, stacklevel=2)
+        return None
+
+
+def save_cache(root: Path, relpath: str, arrays: dict) -> Path | None:
+    """Write the derived cache ``root/relpath`` (:func:`save_npz`); return where it went.
+
+    If the data directory cannot be written (read-only, no permission, full), the cache goes to
+    :func:`fallback_dir` instead, with one warning naming that folder; if that fails too, nothing
+    is written, one warning says so, and None is returned (the caller still has the data).
+    Call under :func:`cache_lock`; stale temporaries of the target are removed first.
+    """
+    primary = Path(root) / relpath
+    try:
+        clean_stale_parts(primary)
+        save_npz(primary, **arrays)
+        return primary
+    except OSError as e:
+        first = e
+    alt = fallback_dir(root) / relpath
+    try:
+        clean_stale_parts(alt)
+        save_npz(alt, **arrays)
+    except OSError as e:
+        warn_once(f"nocache:{os.path.realpath(root)}",
+                  f"cannot write the cache {primary} ({first.strerror or first}) nor {alt} "
+                  f"({e.strerror or e}); the data are computed and returned but not cached, so the "
+                  f"next load computes them again. Make {fallback_dir(root)} writable (it follows "
+                  f"XDG_CACHE_HOME) or use a writable copy of the data directory")
+        return None
+    warn_once(f"fallback:{os.path.realpath(root)}",
+              f"cannot write the data directory {root} ({first.strerror or first}); its derived "
+              f"caches go to {fallback_dir(root)}")
+    return alt
+
+
 def _umask_mode(fd_or_path) -> None:
     """mkstemp creates files 0600; give the final file the usual mode (0666 minus the umask)."""
     os.chmod(fd_or_path, 0o666 & ~_UMASK)
@@ -326,9 +578,28 @@ def download(res: Resource, root: Path | None = None, *, progress: bool = True,
     dest = res.path(root)
     new_dirs = [d for d in (dest.parent, *dest.parent.parents) if not d.exists()]
     dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest):
+        if dest.is_file() and is_verified(res, root):
+            return dest  # another process fetched it while this one waited for the lock
+        clean_stale_parts(dest)
+        try:
+            return _download_locked(res, root, dest, progress, timeout, stream)
+        except DataError:
+            if new_dirs:  # the folders this call made: leave nothing, not even the lock file
+                _unlink(lock_path(dest))
+            for d in new_dirs:  # innermost first, if still empty
+                try:
+                    d.rmdir()
+                except OSError:
+                    break
+            raise
+
+
+def _download_locked(res: Resource, root: Path, dest: Path, progress, timeout, stream) -> Path:
     failures: list[str] = []
     checksum_failures = 0
     for url in res.urls:
+        dest.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
             with os.fdopen(fd, "wb") as out:
@@ -348,11 +619,6 @@ def download(res: Resource, root: Path | None = None, *, progress: bool = True,
             failures.append(f"{url}: {type(e).__name__}: {e}")
         finally:
             _unlink(tmp)
-    for d in new_dirs:  # innermost first: the folders this call created, if still empty
-        try:
-            d.rmdir()
-        except OSError:
-            break
     cls = ChecksumError if checksum_failures == len(res.urls) else FetchError
     raise cls(f"could not fetch {res.relpath}; nothing was kept:\n  " + "\n  ".join(failures))
 
@@ -390,13 +656,18 @@ def ensure(res: Resource, root: Path | None = None) -> Path:
     return verify(res, root)
 
 
-def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = "") -> Path:
+def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = "",
+                 done=None) -> Path:
     """Extract the tarball ``archive`` into ``dest`` and return ``dest / members_prefix``.
 
     Uses tarfile's ``filter="data"`` (no absolute paths, no ``..``, no links outside, no device
-    files; Python >= 3.11.4). Extraction goes into a temporary directory beside ``dest`` and the
+    files; Python >= 3.11.4). Extraction goes into a temporary folder ``dest/.extract-*`` and the
     top-level folder ``members_prefix`` is renamed into place only after the whole archive was
-    read, so an interrupted extraction leaves nothing half-written.
+    read, so an interrupted extraction leaves nothing half-written and a reader sees either no
+    folder or the complete one. It runs under the lock of ``dest/members_prefix``: with
+    ``done(final)`` given and true once the lock is held (another process extracted meanwhile),
+    nothing is extracted. Under the lock, ``.extract-*`` folders left by killed processes are
+    removed.
     """
     archive, dest = Path(archive), Path(dest)
     if not hasattr(tarfile, "data_filter"):
@@ -404,24 +675,41 @@ def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = 
             f"extracting {archive} safely needs tarfile's filter='data', which Python "
             f"{sys.version.split()[0]} lacks; use Python >= 3.11.4")
     fix = f"delete it and run `{fetch_command(dataset)}`" if dataset else "delete it and fetch it again"
-    dest.mkdir(parents=True, exist_ok=True)
     final = dest / members_prefix
-    tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract-"))
     try:
-        with tarfile.open(archive, "r:*") as tf:
-            tf.extractall(tmp, filter="data")
-        if not (tmp / members_prefix).is_dir():
-            raise FormatError(f"{archive} has no top-level folder {members_prefix}/")
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp / members_prefix, final)
-    except tarfile.FilterError as e:
-        name = e.tarinfo.name if getattr(e, "tarinfo", None) is not None else "?"
-        raise FormatError(
-            f"refusing unsafe member {name!r} in {archive} ({e}); the archive may have been "
-            f"tampered with: {fix}") from e
-    except tarfile.TarError as e:
-        raise FormatError(f"{archive} is not a readable tar archive ({e}): {fix}") from e
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise _unwritable(archive, dest, e) from e
+    with file_lock(final) as held:
+        if done is not None and done(final):
+            return final
+        if held:
+            clean_stale_dirs(dest)
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=dest, prefix=f".extract-{members_prefix}-"))
+        except OSError as e:
+            raise _unwritable(archive, dest, e) from e
+        try:
+            with tarfile.open(archive, "r:*") as tf:
+                tf.extractall(tmp, filter="data")
+            if not (tmp / members_prefix).is_dir():
+                raise FormatError(f"{archive} has no top-level folder {members_prefix}/")
+            if final.exists():  # incomplete or not the archive's: moved out of the way, then removed
+                os.replace(final, tmp / ".replaced")
+            os.replace(tmp / members_prefix, final)
+        except tarfile.FilterError as e:
+            name = e.tarinfo.name if getattr(e, "tarinfo", None) is not None else "?"
+            raise FormatError(
+                f"refusing unsafe member {name!r} in {archive} ({e}); the archive may have been "
+                f"tampered with: {fix}") from e
+        except tarfile.TarError as e:
+            raise FormatError(f"{archive} is not a readable tar archive ({e}): {fix}") from e
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
     return final
+
+
+def _unwritable(archive: Path, dest: Path, e: OSError) -> DataError:
+    return DataError(f"cannot extract {archive} into {dest} ({e.strerror or e}): the data directory "
+                     f"is not writable; extract it once on a writable copy, or set {ENV_DATA} to a "
+                     f"writable folder")

@@ -4,14 +4,19 @@ Binary format: each batch file is 10,000 records of 3,073 bytes: 1 label byte (0
 3,072 pixel bytes, the 1,024 red values of the 32x32 image in row-major order, then green, then
 blue. The pickled Python version is never read.
 
-:func:`load_cifar10` returns images float32 in [0, 1] (pixel / 255) in the records' own layout
-(N, 3, 32, 32) (channels first), and int64 labels. ``whiten=True`` returns the paper's "whitened
-inputs" (Section 6.3) instead: ZCA whitening fitted on the 50,000 training images,
+:func:`load_cifar10` returns images float32 in [0, 1] (pixel / 255) and int64 labels. The images
+come in the layout :class:`adamlab.models.CNN` takes, ``layout="NHWC"`` (N, 32, 32, 3), so that
+``CNN(rng=rng).forward(load_cifar10()[0][:128])`` works; ``layout="NCHW"`` gives the records' own
+order (N, 3, 32, 32). ``whiten_inputs=True`` returns the paper's "whitened inputs" (Section 6.3)
+instead: ZCA whitening fitted on the 50,000 training images,
 
     x_white = (x - mean) @ W,   W = U diag(1 / sqrt(lambda + eps)) U^T,
 
 where U diag(lambda) U^T is the pixel covariance of the training set (pixels in [0, 1]) and eps
-(:data:`ZCA_EPS`) regularises the directions of tiny variance. The fitted mean and W are cached.
+(:data:`ZCA_EPS`, finite and > 0) regularises the directions of tiny variance. The fitted mean and
+W are cached, in the records' pixel order (channel, row, column); for NHWC output they are
+permuted to (row, column, channel) order, which gives the same whitened images, transposed (up to
+the rounding of the matrix product).
 
 The test batch: the CI copy (``../shared/data``) has only the five training batches. The loader
 works with those alone; ``load_cifar10("test")`` raises MissingDataError when ``test_batch.bin``
@@ -20,13 +25,15 @@ is absent, naming the fetch command.
 
 from __future__ import annotations
 
+import math
+import numbers
 from pathlib import Path
 
 import numpy as np
 import scipy.linalg
 
-from ._store import Checksum, FormatError, MissingDataError, Resource, data_dir, ensure, \
-    fetch_command, offline, safe_extract, save_npz, verify
+from ._store import Checksum, FormatError, MissingDataError, Resource, cache_candidates, cache_lock, \
+    data_dir, ensure, fetch_command, offline, read_npz, safe_extract, save_cache, sweep_stale, verify
 
 DATASET = "cifar10"
 RECORD = 3073
@@ -34,6 +41,7 @@ PIXELS = 3072
 PER_BATCH = 10_000
 NUM_CLASSES = 10
 ZCA_EPS = 1e-2
+LAYOUTS = ("NHWC", "NCHW")
 
 # The official tarball has no SHA-256 we could confirm offline; its official MD5 is pinned.
 ARCHIVE = Resource(
@@ -92,11 +100,21 @@ def read_batch(path: Path, expected: int | None = None):
                          expected=PER_BATCH if expected is None else expected)
 
 
+def _extracted(root: Path) -> bool:
+    return all(r.path(root).is_file() for r in EXTRACTED)
+
+
+def _extract(root: Path) -> None:
+    """Extract the verified tarball (fetched first if allowed), once however many processes ask."""
+    safe_extract(ensure(ARCHIVE, root), root / "cifar10", "cifar-10-batches-bin", DATASET,
+                 done=lambda _: _extracted(root))
+
+
 def _locate(res: Resource, root: Path) -> Path:
     if res.path(root).is_file():
         return verify(res, root)
     if ARCHIVE.path(root).is_file() or not offline():
-        safe_extract(ensure(ARCHIVE, root), root / "cifar10", "cifar-10-batches-bin", DATASET)
+        _extract(root)
         return verify(res, root)
     what = " (the CIFAR-10 test set)" if res is TEST else ""
     raise MissingDataError(f"{res.path(root)}{what} is missing; run `{fetch_command(DATASET)}`")
@@ -119,6 +137,7 @@ def load_uint8(split: str = "train", root: Path | None = None):
     if split not in ("train", "test"):
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     root = data_dir() if root is None else Path(root)
+    sweep_stale(root / _DIR, folder=root / "cifar10")  # .extract-* folders of killed processes
     resources = TRAIN if split == "train" else (TEST,)
     images = np.empty((PER_BATCH * len(resources), 3, 32, 32), dtype=np.uint8)
     labels = np.empty(PER_BATCH * len(resources), dtype=np.int64)
@@ -149,8 +168,7 @@ def fit_zca(images: np.ndarray, eps: float = ZCA_EPS, chunk: int = 1024):
     1024 * 128**2 = 2**24 in magnitude, an integer float32 still represents exactly), and the
     sums are kept in float64. No float64 copy of the dataset is made.
     """
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    eps = check_eps(eps)
     if images.dtype != np.uint8:
         raise ValueError(f"fit_zca expects uint8 pixels, got {images.dtype}")
     if not 1 <= chunk <= 1024:
@@ -178,40 +196,80 @@ def fit_zca(images: np.ndarray, eps: float = ZCA_EPS, chunk: int = 1024):
     return mean, w, lam
 
 
+def check_eps(eps) -> float:
+    """``eps`` as a float, or ValueError unless it is a finite real number > 0 (``inf`` would
+    whiten every image to 0, NaN would give NaN)."""
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not math.isfinite(eps) or not eps > 0:
+        raise ValueError(f"eps (zca_eps) must be a finite number > 0, got {eps!r}")
+    return float(eps)
+
+
+_CACHE_DIR = "cifar10/cache"
+
+
+def _zca_relpath(eps: float) -> str:
+    return f"{_CACHE_DIR}/zca-eps{float(eps)!r}.npz"
+
+
 def _zca_cache(root: Path, eps: float) -> Path:
-    return root / "cifar10" / "cache" / f"zca-eps{float(eps)!r}.npz"
+    return Path(root) / _zca_relpath(eps)
+
+
+def _read_zca(root: Path, eps: float, sources: np.ndarray):
+    for p in cache_candidates(root, _zca_relpath(eps)):
+        sweep_stale(p.parent, parts=[p])
+        z = read_npz(p, "the CIFAR-10 ZCA cache")
+        if (z is not None and {"mean", "w", "eigenvalues", "eps", "train_checksums"} <= set(z)
+                and z["eps"].item() == eps and np.array_equal(z["train_checksums"], sources)):
+            return z["mean"], z["w"], z["eigenvalues"]
+    return None
 
 
 def zca_whitening(eps: float = ZCA_EPS, root: Path | None = None):
     """The ZCA fitted on the training batches: (mean float32 (3072,), W float32 (3072, 3072),
-    eigenvalues float64). Fitted once per eps, then read from ``cifar10/cache/zca-eps<eps>.npz``.
+    eigenvalues float64), pixels in the records' (channel, row, column) order. Fitted once per
+    eps, then read from ``cifar10/cache/zca-eps<eps>.npz`` (or from ``_store.fallback_dir(root)``
+    when the data directory cannot be written; if neither can be written, it is fitted on every
+    call, with one warning).
 
     The cache stores eps exactly and the checksums of the training batches it was fitted on; the
-    batches are verified on every call, and a cache whose eps or batch checksums differ is refitted.
+    batches are verified on every call, and a cache whose eps or batch checksums differ is
+    refitted, as is a corrupt one (with a warning naming it). Processes that ask at once fit once.
     """
-    if not eps > 0:
-        raise ValueError(f"eps must be > 0, got {eps}")
+    eps = check_eps(eps)
     root = data_dir() if root is None else Path(root)
     sources = np.asarray([str(res.checksum) for res in TRAIN])
     for res in TRAIN:
         _locate(res, root)  # verified (cached by stat) before a fit from them is trusted
-    path = _zca_cache(root, eps)
-    if path.is_file():
-        with np.load(path, allow_pickle=False) as z:
-            if ({"mean", "w", "eigenvalues", "eps", "train_checksums"} <= set(z.files)
-                    and z["eps"].item() == float(eps)
-                    and np.array_equal(z["train_checksums"], sources)):
-                return z["mean"], z["w"], z["eigenvalues"]
-    images, _ = load_uint8("train", root)
-    mean, w, lam = fit_zca(images, eps)
-    del images
-    mean, w = mean.astype(np.float32), w.astype(np.float32)
-    save_npz(path, mean=mean, w=w, eigenvalues=lam, eps=np.float64(eps), train_checksums=sources)
+    got = _read_zca(root, eps, sources)
+    if got is not None:
+        return got
+    with cache_lock(root, _CACHE_DIR):
+        got = _read_zca(root, eps, sources)  # fitted by another process meanwhile?
+        if got is not None:
+            return got
+        images, _ = load_uint8("train", root)
+        mean, w, lam = fit_zca(images, eps)
+        del images
+        mean, w = mean.astype(np.float32), w.astype(np.float32)
+        save_cache(root, _zca_relpath(eps), dict(mean=mean, w=w, eigenvalues=lam, eps=np.float64(eps),
+                                                 train_checksums=sources))
     return mean, w, lam
 
 
+def to_layout(mean: np.ndarray, w: np.ndarray, layout: str):
+    """The whitening (mean, W) of records-order pixels (C, H, W) re-indexed for ``layout``: for
+    NHWC, with p the (H, W, C) -> (C, H, W) index map, mean[p] and W[p][:, p], so that
+    (x[p] - mean[p]) @ W[p][:, p] = ((x - mean) @ W)[p]."""
+    if layout == "NCHW":
+        return mean, w
+    p = np.arange(PIXELS).reshape(3, 32, 32).transpose(1, 2, 0).ravel()
+    return mean[p], w[np.ix_(p, p)]
+
+
 def whiten(x: np.ndarray, mean: np.ndarray, w: np.ndarray, chunk: int = 4096) -> np.ndarray:
-    """Apply (x - mean) @ W in place to float32 images (N, 3, 32, 32) or (N, 3072); returns x.
+    """Apply (x - mean) @ W in place to float32 images (N, ...) flattened per image; returns x.
+    ``mean`` and ``W`` must index the pixels in the order of ``x`` (see :func:`to_layout`).
 
     ``x`` must be C-contiguous (a transposed view would be reshaped into a copy, and the copy
     whitened instead of ``x``); pass ``np.ascontiguousarray(x)`` otherwise.
@@ -230,20 +288,29 @@ def whiten(x: np.ndarray, mean: np.ndarray, w: np.ndarray, chunk: int = 4096) ->
     return x
 
 
-def load_cifar10(split: str = "train", *, whiten_inputs: bool = False, zca_eps: float = ZCA_EPS,
-                 root: Path | None = None):
+def load_cifar10(split: str = "train", *, layout: str = "NHWC", whiten_inputs: bool = False,
+                 zca_eps: float = ZCA_EPS, root: Path | None = None):
     """CIFAR-10 images and labels of one split ("train": 50,000; "test": 10,000).
 
-    Returns (x, y): x float32 (N, 3, 32, 32), in [0, 1], or ZCA-whitened with ``whiten_inputs``
-    (fitted on the training set, see the module docstring); y int64 in 0..9.
+    Returns (x, y): x float32, (N, 32, 32, 3) with ``layout="NHWC"`` (the default, what
+    :class:`adamlab.models.CNN` takes) or (N, 3, 32, 32) with ``layout="NCHW"`` (the records'
+    order), in [0, 1], or ZCA-whitened with ``whiten_inputs`` (fitted on the training set, see the
+    module docstring); y int64 in 0..9.
     """
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be 'NHWC' (N, 32, 32, 3), as CNN takes, or 'NCHW' "
+                         f"(N, 3, 32, 32), got {layout!r}")
+    if whiten_inputs:
+        zca_eps = check_eps(zca_eps)
     root = data_dir() if root is None else Path(root)
     images, labels = load_uint8(split, root)
+    if layout == "NHWC":
+        images = np.ascontiguousarray(images.transpose(0, 2, 3, 1))
     x = to_float(images)
     del images
     if whiten_inputs:
         mean, w, _ = zca_whitening(zca_eps, root)
-        whiten(x, mean, w)
+        whiten(x, *to_layout(mean, w, layout))
     return x, labels
 
 
@@ -253,5 +320,5 @@ def fetch(root: Path | None = None) -> list[Path]:
     have = all(r.path(root).is_file() for r in EXTRACTED)
     paths = [] if have and not ARCHIVE.path(root).is_file() else [ensure(ARCHIVE, root)]
     if paths and not have:
-        safe_extract(paths[0], root / "cifar10", "cifar-10-batches-bin", DATASET)
+        _extract(root)
     return paths + [verify(r, root) for r in EXTRACTED]

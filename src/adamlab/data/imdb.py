@@ -58,8 +58,9 @@ from typing import NamedTuple
 import numpy as np
 import scipy.sparse as sp
 
-from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, data_dir, \
-    ensure, fetch_command, file_digest, offline, recorded, remember, safe_extract, save_npz, verify
+from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, cache_candidates, \
+    cache_lock, data_dir, ensure, fetch_command, file_digest, offline, read_npz, recorded, remember, \
+    safe_extract, save_cache, sweep_stale, verify
 
 log = logging.getLogger(__name__)
 
@@ -212,7 +213,9 @@ class Reviews(NamedTuple):
 
 def list_reviews(split_dir: Path) -> Reviews:
     """The labelled reviews of one split folder in ``labeledBow.feat`` order (pos, then neg,
-    each by increasing id)."""
+    each by increasing id). Hidden files (``.DS_Store`` and the like) are skipped, so they are
+    not part of the tree digest either; any other file not named ``<id>_<rating>.txt`` is an
+    error naming it."""
     paths, ids, ratings, labels = [], [], [], []
     for sub, label in (("pos", 1), ("neg", 0)):
         folder = Path(split_dir) / sub
@@ -220,9 +223,12 @@ def list_reviews(split_dir: Path) -> Reviews:
             raise MissingDataError(f"{folder} is missing; run `{fetch_command(DATASET)}`")
         entries = []
         for name in os.listdir(folder):
+            if name.startswith("."):  # .DS_Store, ._* (macOS), .directory: not part of the dataset
+                continue
             m = _NAME_RE.match(name)
             if m is None:
-                raise FormatError(f"{folder / name}: not an '<id>_<rating>.txt' review file")
+                raise FormatError(f"{folder / name}: not an '<id>_<rating>.txt' review file; move it "
+                                  f"out of {folder} (hidden files, named '.*', are ignored)")
             entries.append((int(m.group(1)), int(m.group(2)), name))
         entries.sort()
         for i, rating, name in entries:
@@ -301,7 +307,8 @@ def prepare(root: Path | None = None) -> Path:
     """Make sure ``imdb/aclImdb`` holds the extracted official files; return that folder.
 
     Uses an extracted tree if there is one, else extracts a verified ``aclImdb_v1.tar.gz``,
-    fetching it first when allowed.
+    fetching it first when allowed. Processes that prepare at once extract it once: the others
+    wait for the lock and find the tree complete.
     """
     root = data_dir() if root is None else Path(root)
     if not _have_extracted(root):
@@ -309,13 +316,21 @@ def prepare(root: Path | None = None) -> Path:
             raise MissingDataError(
                 f"{_acl_dir(root)} (the extracted reviews) and {ARCHIVE.path(root)} are missing; "
                 f"run `{fetch_command(DATASET)}`")
-        safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb", DATASET)
+        safe_extract(ensure(ARCHIVE, root), root / "imdb", "aclImdb", DATASET,
+                     done=lambda _: _have_extracted(root))
     _vocab(root)
     return _acl_dir(root)
 
 
+_CACHE_DIR = "imdb/cache"
+
+
+def _cache_relpath(split: str, source: str) -> str:
+    return f"{_CACHE_DIR}/bow-{split}-{source}-v{TOKENISER_VERSION}.npz"
+
+
 def _cache_path(root: Path, split: str, source: str) -> Path:
-    return root / "imdb" / "cache" / f"bow-{split}-{source}-v{TOKENISER_VERSION}.npz"
+    return Path(root) / _cache_relpath(split, source)
 
 
 class SplitBow(NamedTuple):
@@ -435,7 +450,9 @@ def _sources(root: Path, source: str, split: str) -> str:
                        "columns": "full vocabulary, counts"}, sort_keys=True)
 
 
-def _build_caches(root: Path) -> None:
+def _build_caches(root: Path) -> dict[str, dict]:
+    """Build the bag-of-words of both splits; save each as a cache (in the data directory, or its
+    fallback folder, or nowhere, see ``_store.save_cache``); return the arrays by split."""
     acl = prepare(root)
     vocab_path, _ = _vocab(root)
     vocab = read_vocab(vocab_path)
@@ -444,61 +461,93 @@ def _build_caches(root: Path) -> None:
     digests: dict[str, str] = {}
     built = {split: build_split(acl / split, vocab, digests) for split in SPLITS}
     _accept_tree(root, digests, paths, stamp)
+    out = {}
     for split, (source, counts, rev, agreement) in built.items():
         extra = {} if agreement is None else {"agreement": np.asarray(agreement, dtype=np.int64)}
-        save_npz(_cache_path(root, split, source), indptr=counts.indptr.astype(np.int64),
-                 indices=counts.indices.astype(np.int32), data=counts.data.astype(np.int32),
-                 shape=np.asarray(counts.shape, dtype=np.int64), labels=rev.labels,
-                 ratings=rev.ratings, ids=rev.ids, source=np.asarray(source),
-                 sources=np.asarray(_sources(root, source, split)), **extra)
+        out[split] = dict(indptr=counts.indptr.astype(np.int64), indices=counts.indices.astype(np.int32),
+                          data=counts.data.astype(np.int32), shape=np.asarray(counts.shape, dtype=np.int64),
+                          labels=rev.labels, ratings=rev.ratings, ids=rev.ids, source=np.asarray(source),
+                          sources=np.asarray(_sources(root, source, split)), **extra)
+        save_cache(root, _cache_relpath(split, source), out[split])
+    return out
+
+
+def _cache_source(root: Path, split: str) -> str:
+    """Official counts win once present."""
+    return "feat" if (_acl_dir(root) / split / "labeledBow.feat").is_file() else "text"
 
 
 def _find_cache(root: Path, split: str) -> Path | None:
-    has_feat = (_acl_dir(root) / split / "labeledBow.feat").is_file()
-    for source in (("feat",) if has_feat else ("text",)):  # official counts win once present
-        p = _cache_path(root, split, source)
+    """The cache file of ``split``: in the data directory, else in its fallback folder."""
+    for p in cache_candidates(root, _cache_relpath(split, _cache_source(root, split))):
         if p.is_file():
             return p
     return None
 
 
-def _read_cache(path: Path, root: Path, split: str):
-    """(counts, labels, ratings, agreement) from a cache built from the current sources, else None."""
-    with np.load(path, allow_pickle=False) as z:
-        if "sources" not in z.files or "source" not in z.files:
-            return None
-        if str(z["sources"]) != _sources(root, str(z["source"]), split):
-            log.info("IMDB %s: %s was built from other sources; rebuilding it", split, path)
-            return None
-        shape = tuple(int(s) for s in z["shape"])
-        counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
-        agreement = Agreement(*(int(v) for v in z["agreement"])) if "agreement" in z.files else None
-        return counts, z["labels"], z["ratings"], agreement
+def _from_arrays(z: dict, root: Path, split: str):
+    """(counts, labels, ratings, agreement) from cached arrays built from the current sources,
+    else None."""
+    if "sources" not in z or "source" not in z:
+        return None
+    if str(z["sources"]) != _sources(root, str(z["source"]), split):
+        log.info("IMDB %s: the cache was built from other sources; rebuilding it", split)
+        return None
+    shape = tuple(int(s) for s in z["shape"])
+    counts = sp.csr_matrix((z["data"], z["indices"], z["indptr"]), shape=shape)
+    agreement = Agreement(*(int(v) for v in z["agreement"])) if "agreement" in z else None
+    return counts, z["labels"], z["ratings"], agreement
+
+
+def _read_cache(root: Path, split: str):
+    """The cached split if a readable cache built from the current sources exists, else None.
+    A corrupt cache is named in a warning and skipped (then rebuilt)."""
+    relpath = _cache_relpath(split, _cache_source(root, split))
+    candidates = cache_candidates(root, relpath)
+    for p in candidates:
+        sweep_stale(p.parent, parts=[p])  # the lock of cache_lock(<that location>, _CACHE_DIR)
+        z = read_npz(p, f"the IMDB {split} bag-of-words cache")
+        got = None if z is None else _from_arrays(z, root, split)
+        if got is not None:
+            return got
+    return None
+
+
+def _load_splits(splits, root: Path | None) -> dict:
+    for split in splits:
+        if split not in SPLITS:
+            raise ValueError(f"split must be 'train' or 'test', got {split!r}")
+    root = data_dir() if root is None else Path(root)
+    sweep_stale(_acl_dir(root), folder=root / "imdb")  # .extract-* folders of killed processes
+    got = {split: _read_cache(root, split) for split in splits}
+    if any(v is None for v in got.values()):
+        with cache_lock(root, _CACHE_DIR):
+            got = {split: got[split] or _read_cache(root, split) for split in splits}  # built meanwhile?
+            if any(v is None for v in got.values()):
+                built = _build_caches(root)
+                for split in splits:
+                    if got[split] is None:
+                        got[split] = _from_arrays(built[split], root, split)
+                    if got[split] is None:
+                        raise FormatError(f"the IMDB {split} bag-of-words does not match its sources "
+                                          f"right after it was built")
+    return got
 
 
 def _load_split(split: str, root: Path | None):
-    if split not in SPLITS:
-        raise ValueError(f"split must be 'train' or 'test', got {split!r}")
-    root = data_dir() if root is None else Path(root)
-    path = _find_cache(root, split)
-    got = None if path is None else _read_cache(path, root, split)
-    if got is None:
-        _build_caches(root)
-        got = _read_cache(_find_cache(root, split), root, split)
-        if got is None:
-            raise FormatError(f"the IMDB {split} cache under {root / 'imdb' / 'cache'} does not "
-                              f"match its sources right after it was built")
-    return got
+    return _load_splits((split,), root)[split]
 
 
 def load_counts(split: str, root: Path | None = None):
     """Full-vocabulary count matrix (int32 CSR, 25,000 x 89,527), labels, ratings of one split.
 
     Built once from ``labeledBow.feat`` when present, else from the review texts, then cached as
-    ``imdb/cache/bow-<split>-<source>-v<n>.npz`` (plain arrays, read with allow_pickle=False).
-    Every load verifies the sources (vocabulary, review tree, ``.feat``; cheap once their check
-    is recorded) and compares them with the ones stored in the cache; a cache built from other
-    sources or another tokeniser version is rebuilt.
+    ``imdb/cache/bow-<split>-<source>-v<n>.npz`` (plain arrays, read with allow_pickle=False), or
+    in ``_store.fallback_dir(root)`` when the data directory cannot be written. Every load
+    verifies the sources (vocabulary, review tree, ``.feat``; cheap once their check is recorded)
+    and compares them with the ones stored in the cache; a cache built from other sources or
+    another tokeniser version is rebuilt, and so is a corrupt one (truncated or altered), with a
+    warning naming it. Processes that load at once build it once (under a lock).
     """
     counts, labels, ratings, _ = _load_split(split, root)
     return counts, labels, ratings
@@ -529,8 +578,7 @@ def load_imdb_bow(num_words: int = 10_000, *, binary: bool = True, root: Path | 
     if not isinstance(num_words, (int, np.integer)) or not 1 <= num_words <= VOCAB_SIZE:
         raise ValueError(f"num_words must be an integer in [1, {VOCAB_SIZE}], got {num_words!r}")
     out = []
-    for split in ("train", "test"):
-        counts, labels, _ = load_counts(split, root)
+    for split, (counts, labels, _, _) in _load_splits(SPLITS, root).items():
         out += [restrict(counts, int(num_words), binary), labels]
     return IMDB(*out)
 
