@@ -182,15 +182,15 @@ def test_sup_ratio_is_cauchy_schwarz_of_the_weights(beta1, beta2, t):
 @pytest.mark.parametrize("beta1, beta2", [(0.9, 0.999), (0.9, 0.99), (0.99, 0.999), (0.3, 0.3),
                                           (0.2, 0.5)])
 def test_limit_formula_and_convergence(beta1, beta2):
-    gamma = beta1**2 / beta2
-    limit = (1 - beta1) / math.sqrt((1 - beta2) * (1 - gamma))
+    kappa = beta1**2 / beta2
+    limit = (1 - beta1) / math.sqrt((1 - beta2) * (1 - kappa))
     assert sup_ratio_limit(beta1, beta2) == pytest.approx(limit, rel=1e-14)
     assert sup_ratio(beta1, beta2, 10**6) == pytest.approx(limit, rel=1e-12)
     # limit² − 1 = (β1 − β2)²/((1 − β2)(β2 − β1²)) ≥ 0: never below the constant-gradient value 1
     assert limit**2 - 1 == pytest.approx((beta1 - beta2) ** 2 / ((1 - beta2) * (beta2 - beta1**2)),
                                          rel=1e-9, abs=1e-14)
-    # the limit exceeds the sparse case by 1/√(1 − γ)
-    assert limit == pytest.approx(sparse_ratio(beta1, beta2, math.inf) / math.sqrt(1 - gamma))
+    # the limit exceeds the sparse case by 1/√(1 − κ)
+    assert limit == pytest.approx(sparse_ratio(beta1, beta2, math.inf) / math.sqrt(1 - kappa))
 
 
 def test_defaults_agree_with_the_documented_counterexamples():
@@ -211,7 +211,7 @@ def test_equal_betas_keep_every_step_within_lr():
 
 def test_unbounded_when_beta1_squared_reaches_beta2():
     assert sup_ratio_limit(0.9, 0.5) == math.inf
-    assert sup_ratio_limit(0.5, 0.25) == math.inf  # γ = 1 exactly: B_t grows like √t
+    assert sup_ratio_limit(0.5, 0.25) == math.inf  # κ = 1 exactly: B_t grows like √t
     assert sup_ratio(0.5, 0.25, 400) == pytest.approx(
         0.5 / (1 - 0.5**400) * math.sqrt((1 - 0.25**400) / 0.75) * math.sqrt(400), rel=1e-12)
     values = [sup_ratio(0.9, 0.5, t) for t in (10, 20, 40, 60)]
@@ -302,3 +302,17 @@ def test_other_bad_input():
     with pytest.raises(ValueError, match=r"starts must be a positive integer, got 0"):
         adversarial_search(lambda g: adam_ratio(g, 0.9, 0.999)[-1], 3, starts=0,
                            rng=np.random.default_rng(0))
+
+
+def test_theorem41_condition_admits_pairs_with_unbounded_steps():
+    # Theorem 4.1 (§4) asks γ = β1²/√β2 < 1; this module's κ = β1²/β2 is a different quantity.
+    # β1⁴ < β2 ≤ β1² satisfies the theorem's condition, yet the supremum of the step is infinite.
+    from adamlab.analysis.convergence import theorem41_bound
+
+    beta1, beta2 = 0.9, 0.7
+    assert beta1**2 / math.sqrt(beta2) < 1 <= beta1**2 / beta2
+    g = np.ones((3, 1))
+    assert theorem41_bound(g, np.zeros((3, 1)), np.zeros((1, 1)), np.array([3]), 0.1, beta1,
+                           beta2, 0.5).gamma < 1  # accepted by the theorem's bound
+    assert sup_ratio_limit(beta1, beta2) == math.inf
+    assert sup_ratio(beta1, beta2, 100) > 100 * sup_ratio(beta1, beta2, 10)

@@ -38,7 +38,13 @@ MAX_OUTPUT_LINE = 96
 
 #: (notebook name, cell index) -> reason, for outputs that the checks would flag but that are
 #: reproducible. Every entry says why.
-EXEMPT: dict[tuple[str, int], str] = {}
+EXEMPT: dict[tuple[str, int], str] = {
+    ("03_update_rule.ipynb", 40): (
+        "relative changes of a step made by eps = 1e-8 at gradient scales 1e1 and 1e2 (1.57e-9, "
+        "1.2e-10): real effects of eps, not round-off. Each is 1 - d_eps/d_0 or a difference of "
+        "two 300-step sums, accurate to about 1e-16 absolutely, so the 3 (step) and 2 (end point) "
+        "significant digits printed are the same on every machine"),
+}
 
 _SCI = re.compile(r"(?<![\w.])(\d)\.(\d+)[eE]([-−+]?\d+)")
 _TIMES = re.compile(r"(?<![\w.])(\d)\.(\d+)\s*(?:\\times|×|\\cdot|·)\s*10\^\{?([-−+]?\d+)\}?")

@@ -8,12 +8,12 @@ so an invariance is a statement about the update rule alone.
 Step bounds of §2.1 and §7.1, worked out (ε = 0, Δ_t = θ_t − θ_{t−1}, k = t − i ≥ 0):
 
 Adam. m_t = (1−β1) Σ_i β1^k g_i and v_t = (1−β2) Σ_i β2^k g_i². Writing β1^k g_i =
-(β1^k/β2^{k/2})·(β2^{k/2} g_i), Cauchy–Schwarz gives |Σ β1^k g_i| ≤ √(Σ γ^k)·√(Σ β2^k g_i²) with
-γ = β1²/β2, hence the exact bound (attained by g_i ∝ (β1/β2)^k, all of one sign)
-    |Δ_t| ≤ α·B_t,   B_t = (1−β1)·√(1−β2^t) / ((1−β1^t)·√(1−β2)) · √(Σ_{k=0}^{t−1} γ^k).
-B_1 = 1: the first step is exactly ±α. For γ < 1 and t → ∞, B_t → (1−β1)/√((1−β2)(1−γ)), which
+(β1^k/β2^{k/2})·(β2^{k/2} g_i), Cauchy–Schwarz gives |Σ β1^k g_i| ≤ √(Σ κ^k)·√(Σ β2^k g_i²) with
+κ = β1²/β2, hence the exact bound (attained by g_i ∝ (β1/β2)^k, all of one sign)
+    |Δ_t| ≤ α·B_t,   B_t = (1−β1)·√(1−β2^t) / ((1−β1^t)·√(1−β2)) · √(Σ_{k=0}^{t−1} κ^k).
+B_1 = 1: the first step is exactly ±α. For κ < 1 and t → ∞, B_t → (1−β1)/√((1−β2)(1−κ)), which
 exceeds the paper's (1−β1)/√(1−β2) whenever β1 > 0, and exceeds the paper's "α otherwise" unless
-β1 = β2 (then B_t = 1 for every t); for γ ≥ 1 (β1² ≥ β2) B_t grows without bound. So §2.1's two
+β1 = β2 (then B_t = 1 for every t); for κ ≥ 1 (β1² ≥ β2) B_t grows without bound. So §2.1's two
 bounds are not upper bounds over all gradient sequences: the counterexamples are gradients whose
 magnitude grows by the factor β2/β1 per step (11 % per step for the defaults), for which the long
 memory of v lags behind the short memory of m. With the defaults and t = 1000, |Δ_t| = 5.78 α
@@ -145,8 +145,8 @@ def test_eps_breaks_scale_invariance_for_small_gradients():
 
 def adam_exact_bound(beta1, beta2, t):
     """B_t: the supremum of |m̂_t/√v̂_t| over all gradient sequences (module docstring)."""
-    gamma = beta1**2 / beta2
-    geometric = float(t) if gamma == 1.0 else (1 - gamma**t) / (1 - gamma)
+    kappa = beta1**2 / beta2
+    geometric = float(t) if kappa == 1.0 else (1 - kappa**t) / (1 - kappa)
     return ((1 - beta1) * math.sqrt(1 - beta2**t) / ((1 - beta1**t) * math.sqrt(1 - beta2))
             * math.sqrt(geometric))
 

@@ -12,10 +12,11 @@ Write a_i g_i = (a_i/√b_i)·(√b_i g_i); Cauchy–Schwarz gives |m̂_t| ≤ �
 equality exactly when √b_i g_i ∝ a_i/√b_i, i.e. g_i ∝ a_i/b_i ∝ (β1/β2)^k. So, over all real
 gradient histories of length t (with v̂_t > 0), the exact supremum is attained and equals::
 
-    B_t = (1 − β1)/(1 − β1^t) · √((1 − β2^t)/(1 − β2)) · √(Σ_{k=0..t−1} γ^k),   γ = β1²/β2.
+    B_t = (1 − β1)/(1 − β1^t) · √((1 − β2^t)/(1 − β2)) · √(Σ_{k=0..t−1} κ^k),   κ = β1²/β2.
 
-B_1 = 1 (the first step is exactly ±α). For γ < 1 (β1² < β2), B_t → (1 − β1)/√((1 − β2)(1 − γ)) as
-t → ∞; for γ ≥ 1 it grows without bound. The limit squared minus one is
+B_1 = 1 (the first step is exactly ±α). For κ < 1 (β1² < β2), B_t → (1 − β1)/√((1 − β2)(1 − κ)) as
+t → ∞; for κ ≥ 1 it grows without bound. (κ is not the γ = β1²/√β2 of Theorem 4.1, §4: γ < 1 still
+admits β2 ≤ β1², i.e. κ ≥ 1, where this supremum is infinite.) The limit squared minus one is
 (β1 − β2)²/((1 − β2)(β2 − β1²)) ≥ 0, so only β1 = β2 keeps every step within α.
 
 Functions (names stable: other chapters import them):
@@ -161,8 +162,8 @@ def adam_steps(grads, beta1, beta2, eps=0.0, lr=1.0) -> np.ndarray:
 def sup_ratio(beta1, beta2, t) -> float:
     """B_t = sup |m̂_t|/√v̂_t over all real gradient histories of length t (ε = 0; §2.1, exact).
 
-    B_t = (1 − β1)/(1 − β1^t) · √((1 − β2^t)/(1 − β2)) · √((1 − γ^t)/(1 − γ)), γ = β1²/β2 (the last
-    factor is √t when γ = 1). ``t = math.inf`` gives the limit, ``math.inf`` when β1² ≥ β2 > 0.
+    B_t = (1 − β1)/(1 − β1^t) · √((1 − β2^t)/(1 − β2)) · √((1 − κ^t)/(1 − κ)), κ = β1²/β2 (the last
+    factor is √t when κ = 1). ``t = math.inf`` gives the limit, ``math.inf`` when β1² ≥ β2 > 0.
     β2 = 0 with β1 > 0 is unbounded for t ≥ 2 (v̂_t sees only g_t, which may be tiny).
     """
     beta1, beta2 = check_betas(beta1, beta2)
@@ -174,13 +175,13 @@ def sup_ratio(beta1, beta2, t) -> float:
         return math.sqrt(_one_minus_pow(beta2, t) / (1 - beta2))
     if beta2 == 0.0:
         return math.inf
-    one_minus_gamma = (beta2 - beta1 * beta1) / beta2
-    if one_minus_gamma <= 0.0 and t == math.inf:
+    one_minus_kappa = (beta2 - beta1 * beta1) / beta2
+    if one_minus_kappa <= 0.0 and t == math.inf:
         return math.inf
-    if one_minus_gamma == 0.0:
+    if one_minus_kappa == 0.0:
         geometric = float(t)
-    else:  # (1 − γ^t)/(1 − γ), written to stay accurate for γ near 1
-        geometric = -math.expm1(t * math.log(beta1 * beta1 / beta2)) / one_minus_gamma
+    else:  # (1 − κ^t)/(1 − κ), written to stay accurate for κ near 1
+        geometric = -math.expm1(t * math.log(beta1 * beta1 / beta2)) / one_minus_kappa
     return ((1 - beta1) / _one_minus_pow(beta1, t)
             * math.sqrt(_one_minus_pow(beta2, t) / (1 - beta2)) * math.sqrt(geometric))
 
@@ -193,13 +194,13 @@ def sup_ratio_limit(beta1, beta2) -> float:
 def sup_ratio_expr(beta1, beta2, t):
     """B_t as a SymPy expression in whatever ``beta1``, ``beta2``, ``t`` are (symbols or numbers).
 
-    The closed form of :func:`sup_ratio` for γ = β1²/β2 ≠ 1, for symbolic work and printing.
+    The closed form of :func:`sup_ratio` for κ = β1²/β2 ≠ 1, for symbolic work and printing.
     """
     import sympy as sp
 
-    gamma = beta1**2 / beta2
+    kappa = beta1**2 / beta2
     return ((1 - beta1) / (1 - beta1**t) * sp.sqrt((1 - beta2**t) / (1 - beta2))
-            * sp.sqrt((1 - gamma**t) / (1 - gamma)))
+            * sp.sqrt((1 - kappa**t) / (1 - kappa)))
 
 
 def attaining_history(beta1, beta2, t) -> np.ndarray:
