@@ -1151,6 +1151,40 @@ def test_a_gradient_whose_square_overflows(cls, layout, dtype, monkeypatch):
         monkeypatch.setattr(base, "_executor", None)
 
 
+@pytest.mark.parametrize("cls", SQUARING, ids=lambda c: c.__name__)
+def test_errstate_over_ignore_takes_the_overflowing_step_as_torch_does(cls):
+    params = {"x": np.ones(4, np.float32)}
+    grads = {"x": np.array([1.0, 2e19, -3e19, 1.0], np.float32)}
+    opt = cls()
+    with np.errstate(over="ignore"):
+        opt.update(params, grads)
+    assert opt.t == 1
+    second = opt.state["x"]["E_g2" if cls is AdaDelta else cls.nonnegative_slots[0]]
+    assert np.isinf(second[1:3]).all() and np.isfinite(second[[0, 3]]).all()
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="parameter 'x'"):
+        opt.update(params, grads)
+    assert opt.t == 1
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_callers_errstate_raise_cannot_stop_a_step_half_written(name):
+    """Tiny float32 gradients underflow in g², and an update's averages may underflow: harmless by
+    design, and under np.errstate(all="raise") it must not leave a step half-written."""
+    make = CONFIGS[name]
+    grads = [{"w": np.full((3, 4), 1e-25, np.float32) * (k + 1), "b": np.full(5, -1e-30, np.float32)}
+             for k in range(3)]
+    quiet, strict = make(), make()
+    p_quiet, p_strict = make_params(np.float32), make_params(np.float32)
+    for g in grads:
+        with np.errstate(all="ignore"):
+            quiet.update(p_quiet, copy.deepcopy(g))
+        with np.errstate(all="raise"):
+            strict.update(p_strict, copy.deepcopy(g))
+    for k in p_quiet:
+        assert np.array_equal(p_quiet[k], p_strict[k])
+    assert_same_state(quiet, strict)
+
+
 def test_large_lr_and_hyperparameters_give_a_value_error():
     for kwargs in ({"lr": 10**400}, {"beta1": 10**400}, {"eps": -(10**400)}):
         with pytest.raises(ValueError, match=r"must be finite, got an integer too large for a float "

@@ -4,12 +4,17 @@
 
 * validates hyper-parameters at construction (the ``check_*`` helpers below; a bad value raises
   ``ValueError("beta2 must be in [0, 1), got 1.0")``);
-* checks ``grads`` against ``params`` (same names, shapes and dtype, all entries finite) *before*
-  anything is modified, so a rejected step leaves parameters, state and ``t`` untouched;
+* checks ``grads`` against ``params`` (same names, shapes and dtype, plain ndarrays, no array
+  under two names or shared with a gradient, all entries finite, and for the rules that square
+  the gradient no square that overflows) *before* anything is modified, so a rejected step leaves
+  parameters, state and ``t`` untouched; allocations also happen before the first write;
 * creates the per-parameter state arrays (``slots``) lazily, as zeros of the parameter's dtype;
 * increments the step counter ``t`` once per :meth:`Optimizer.update` and resolves ``lr`` (a float or
   a schedule ``lr(t)``);
-* offers :meth:`~Optimizer.state_dict` / :meth:`~Optimizer.load_state_dict`.
+* offers :meth:`~Optimizer.state_dict` / :meth:`~Optimizer.load_state_dict`; the latter accepts
+  only a state that can continue the run it came from (same class and hyper-parameters, finite
+  moments, non-negative second moments, a ``t`` that matches the state) and raises
+  :class:`StateError` otherwise.
 
 Each algorithm supplies only its per-array rule, :meth:`Optimizer._step`, written with ``out=`` so
 that nothing the size of the parameters is allocated. The base class calls the rule on consecutive
@@ -569,11 +574,14 @@ class Optimizer(Stateful):
 
     #: True for the rules that accumulate g_t² (AdaGrad, RMSProp, AdaDelta, Adam, AMSGrad): for them
     #: a finite gradient whose square overflows (|g| > 1.8e19 in float32, see ``SQUARE_LIMIT``) is
-    #: rejected like a non-finite one, before anything is written. Otherwise the accumulator would
-    #: become inf and the entry's step 0 for good, silently. PyTorch and optax leave this to a guard
-    #: outside the optimizer (``torch.amp.GradScaler`` skips steps with inf/nan gradients,
-    #: ``optax.apply_if_finite`` likewise); here the non-finite check already runs before every
-    #: step, and the same pass decides this case too (see :func:`_grad_fault`), so it costs nothing.
+    #: rejected like a non-finite one, with FloatingPointError before anything is written.
+    #: Otherwise the accumulator would become inf and the entry's step 0 for good. PyTorch and optax
+    #: take such a step silently and leave the guard to the caller (``torch.amp.GradScaler`` skips
+    #: steps with inf/nan gradients, ``optax.apply_if_finite`` likewise); here the non-finite check
+    #: already runs before every step and the same pass decides this case (see :func:`_grad_fault`),
+    #: so refusing costs nothing. NumPy's own switch for overflow opts out: under
+    #: ``np.errstate(over="ignore")`` the step is taken as those libraries take it (chapter 07 shows
+    #: what Adam then does at extreme gradient scales).
     squares_gradient: bool = False
 
     def __init__(self, lr) -> None:
@@ -648,14 +656,14 @@ class Optimizer(Stateful):
                 raise FloatingPointError(
                     f"non-finite gradient for parameter {name!r}; nothing was updated"
                 )
-            if name in bad:
+            if name in bad and np.geterr()["over"] != "ignore":
                 dtype = params[name].dtype
                 raise FloatingPointError(
                     f"gradient for parameter {name!r} has an entry above "
                     f"{SQUARE_LIMIT[dtype]:.3g} in magnitude, whose square overflows {dtype}: "
                     f"{type(self).__name__}'s running sum of g² would become infinite and freeze "
                     f"that entry for good; nothing was updated (clip or rescale the gradient, or "
-                    f"train in float64)"
+                    f"train in float64; under np.errstate(over='ignore') the step is taken)"
                 )
 
     def update(self, params: Mapping, grads: Mapping) -> None:
@@ -689,8 +697,10 @@ class Optimizer(Stateful):
         for worker, group in enumerate(groups):  # scratch of every worker, before any write
             for flat, *_ in group:
                 self._work(flat.dtype, worker, min(flat.size, CHUNK))
-        for theta, g, state, work in whole:
-            self._step(theta, g, state, work, c)
+        if whole:
+            with np.errstate(all="ignore"):  # see _run_chunks
+                for theta, g, state, work in whole:
+                    self._step(theta, g, state, work, c)
         if len(groups) == 1:
             self._run_chunks(groups[0], c, 0)
         else:
@@ -705,9 +715,17 @@ class Optimizer(Stateful):
         return bufs
 
     def _run_chunks(self, jobs: list, c: tuple, worker: int) -> None:
-        """Apply the rule to chunks ``flat[i:j]`` of each job, with worker ``worker``'s scratch."""
+        """Apply the rule to chunks ``flat[i:j]`` of each job, with worker ``worker``'s scratch.
+
+        Floating-point flags are ignored here: what matters (a non-finite gradient, a square that
+        overflows) was decided before the first write, and a caller's ``np.seterr(all="raise")``
+        must not stop a step half-written (an underflow in an average is harmless by design). It
+        also makes threads behave alike: NumPy's error state belongs to the calling thread.
+        """
         step = self._step
-        for flat, gflat, sflat, i, j in jobs:
-            k = j - i
-            bufs = self._work(flat.dtype, worker, min(flat.size, CHUNK))
-            step(flat[i:j], gflat[i:j], tuple(s[i:j] for s in sflat), tuple(b[:k] for b in bufs), c)
+        with np.errstate(all="ignore"):
+            for flat, gflat, sflat, i, j in jobs:
+                k = j - i
+                bufs = self._work(flat.dtype, worker, min(flat.size, CHUNK))
+                step(flat[i:j], gflat[i:j], tuple(s[i:j] for s in sflat),
+                     tuple(b[:k] for b in bufs), c)
