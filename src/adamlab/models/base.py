@@ -22,8 +22,8 @@ import numbers
 import numpy as np
 
 from ..nn.base import Layer, check_dtype
-from ..optim.base import all_finite
 from ..nn.losses import softmax, softmax_cross_entropy
+from ..optim.base import all_finite
 
 __all__ = ["Model", "as_minibatch", "check_finite_input"]
 
