@@ -55,8 +55,8 @@ def _real(name: str, value) -> float:
     try:
         value = float(value)
     except OverflowError:  # an int such as 10**400 has no float
-        size = f"about 10**{int(value.bit_length() * math.log10(2))}"
-        raise ValueError(f"{name} must be finite, got an integer too large for a float "
+        size = f"about 10**{int(int(abs(value)).bit_length() * math.log10(2))}"
+        raise ValueError(f"{name} must be finite, got a number too large for a float "
                          f"({size})") from None
     if not math.isfinite(value):
         raise ValueError(f"{name} must be finite, got {value!r}")
