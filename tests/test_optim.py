@@ -974,7 +974,12 @@ def test_load_state_dict_rejects_a_t_with_no_state_behind_it():
     saved = run_and_save(adam, 4)
     with pytest.raises(StateError, match=r"t=4 but no parameter state"):
         Adam().load_state_dict({**saved, "state": {}})
-    # Accepting it would make the next step α·√(1−β2⁵)/(1−β1⁵)·sign(g) ≈ 0.00052 instead of 0.001.
+    # Accepting it, the next step would be α·√(1−β2⁵)/(1−β1⁵)·(1−β1)/√(1−β2) ≈ 0.00055, not α.
+    opt = Adam()
+    opt.t = 4  # what the unchecked load did
+    p = {"x": np.zeros(1)}
+    opt.update(p, {"x": np.ones(1)})
+    assert abs(p["x"][0]) == pytest.approx(0.000545, rel=1e-3)
     zeros = {n: {k: np.zeros_like(a) for k, a in s.items()} for n, s in saved["state"].items()}
     Adam().load_state_dict({**saved, "state": zeros})  # zero moments after 4 steps: g was 0
     receiver = Adam()
