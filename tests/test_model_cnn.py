@@ -23,7 +23,8 @@ from adamlab.nn.gradcheck import numerical_gradient, relative_error
 from adamlab.nn.losses import softmax_cross_entropy
 from adamlab.optim import Adam
 
-from test_nn_conv import naive_conv, naive_pool
+from _blas_bounds import assert_within, gamma, product_bound
+from test_nn_conv import conv_bound, naive_conv, naive_pool, shifted_conv
 
 TOL = 1e-6
 
@@ -56,16 +57,33 @@ def test_gradient_check_with_dropout_and_weight_decay():
     assert max(errors.values()) < TOL, errors
 
 
+def reference_logits(model, x, loops=True):
+    """The network by loops and plain products, with the round-off bound of one computation of
+    it in any order of summation: each conv or dense layer adds its own γ·(|input|·|W| + |b|) and
+    carries the error of its input through |W|; ReLU and max-pooling do not enlarge an error (both
+    are 1-Lipschitz entry by entry). ``(logits, bound)``; ``loops=False`` convolves by shifted
+    products instead of loops (faster; the bound is the same)."""
+    h, err = x, np.zeros(x.shape)
+    for i in range(1, len(model.channels) + 1):
+        W, b = model.params[f"conv{i}.W"], model.params[f"conv{i}.b"]
+        err = shifted_conv(err, np.abs(W)) + conv_bound(np.abs(h) + err, W, b)
+        h = naive_conv(h, W, b) if loops else shifted_conv(h, W) + b
+        h = naive_pool(np.maximum(h, 0))[0]
+        err = naive_pool(err)[0]
+    h, err = h.reshape(len(x), -1), err.reshape(len(x), -1)
+    for name, relu in (("fc1", True), ("fc2", False)):
+        W, b = model.params[f"{name}.W"], model.params[f"{name}.b"]
+        err = err @ np.abs(W) + product_bound(np.abs(h) + err, W, bias=b)
+        h = h @ W + b
+        h = np.maximum(h, 0) if relu else h
+    return h, err
+
+
 def test_forward_is_conv_relu_pool_per_stage():
     model = small_cnn()
     x = np.random.default_rng(2).standard_normal((3, 8, 8, 3))
-    h = x
-    for i in (1, 2, 3):
-        W, b = model.params[f"conv{i}.W"], model.params[f"conv{i}.b"]
-        h = naive_pool(np.maximum(naive_conv(h, W, b), 0))[0]
-    h = np.maximum(h.reshape(3, -1) @ model.params["fc1.W"] + model.params["fc1.b"], 0)
-    logits = h @ model.params["fc2.W"] + model.params["fc2.b"]
-    np.testing.assert_allclose(model.forward(x, train=False), logits, rtol=1e-10, atol=1e-12)
+    logits, bound = reference_logits(model, x)
+    assert_within(model.forward(x, train=False), logits, bound, label="logits")
 
 
 def test_paper_sizes():
@@ -210,6 +228,12 @@ def test_prediction_in_chunks_equals_one_batch():
     assert proba.shape == (CNN.EVAL_BATCH + 5, 3)
     logits = model.forward(x, train=False)
     expected = np.exp(logits - logits.max(axis=1, keepdims=True))
-    np.testing.assert_allclose(proba, expected / expected.sum(axis=1, keepdims=True),
-                               rtol=1e-12, atol=1e-15)
+    expected /= expected.sum(axis=1, keepdims=True)
+    # Chunks of EVAL_BATCH and one batch run GEMMs of other shapes: their logits differ by up to
+    # twice the round-off bound δ of the network, and softmax turns a shift of at most δ per
+    # logit into a relative change of at most e^(2δ) − 1, plus its own rounding (C + 5 operations).
+    _, bound = reference_logits(model, x, loops=False)
+    delta = 2 * bound.max(axis=1, keepdims=True)
+    assert_within(proba, expected, expected * (np.expm1(2 * delta) + 2 * gamma(3 + 5)),
+                  computations=1, label="proba")
     np.testing.assert_array_equal(model.predict(x), np.argmax(proba, axis=1))

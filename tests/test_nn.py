@@ -6,10 +6,13 @@ float32 layers keep float32 everywhere; bad input raises an error naming the pro
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from _blas_bounds import assert_within, product_bound
 from adamlab.nn import (Dropout, Flatten, Layer, Linear, ReLU, Softplus, bernoulli_log_likelihood,
                         fans, gaussian_kl, glorot_uniform, he_normal, numerical_gradient,
                         relative_error, sigmoid, sigmoid_binary_cross_entropy, softmax,
@@ -71,15 +74,43 @@ def test_big_linear_input_gradient_through_the_transposed_product():
     f()
     dx = layer.backward(R)
     assert dx.shape == (3, 256) and dx.flags.c_contiguous
-    np.testing.assert_allclose(dx, R @ layer.params["W"].T, rtol=1e-12)
+    # Two GEMM paths (W·Rᵀ transposed, and R·Wᵀ): they agree to the round-off bound of a sum of
+    # 300 products, not to a relative 1e-12 on entries that are mostly cancellation.
+    W = layer.params["W"]
+    assert_within(dx, R @ W.T, product_bound(R, W.T), label="dx")
+    with pytest.raises(AssertionError, match="outside the round-off bound"):  # the bound has teeth
+        assert_within(dx, R @ (W + 1e-9).T, product_bound(R, W.T))
     assert relative_error(dx, numerical_gradient(f, x)) < TOL
     idx = rng.choice(layer.params["W"].size, 200, replace=False)
     num = numerical_gradient(f, layer.params["W"], indices=idx)
     assert relative_error(layer.grads["W"].ravel()[idx], num.ravel()[idx]) < TOL
     small = Linear(256, 10, rng=rng, dtype=np.float64)  # the ordinary product
     small.forward(x)
-    np.testing.assert_allclose(small.backward(R[:, :10]), R[:, :10] @ small.params["W"].T,
-                               rtol=1e-12)
+    assert_within(small.backward(R[:, :10]), R[:, :10] @ small.params["W"].T,
+                  product_bound(R[:, :10], small.params["W"].T), label="dx (small)")
+
+
+def test_the_blas_bound_holds_on_cancelling_entries_and_catches_a_wrong_transpose():
+    """The shared bound of tests/_blas_bounds.py: every correct product is inside it, on entries
+    made to cancel; a transposed operand or an error of 1e-12 in one term is far outside it."""
+    rng = np.random.default_rng(41)
+    A, B = rng.standard_normal((20, 64)), rng.standard_normal((64, 64))
+    A[:, -1] = -(A[:, :-1] @ B[:-1, 0]) / B[-1, 0]  # column 0 of A @ B cancels to round-off
+    exact = np.array([[math.fsum(A[i] * B[:, j]) for j in range(64)] for i in range(20)])
+    bound = product_bound(A, B)
+    assert np.max(np.abs(exact[:, 0])) < 1e-12 < np.min(bound[:, 0]) * 1e3
+    for computed in (A @ B, np.einsum("ik,kj->ij", A, B), (B.T @ A.T).T):
+        assert_within(computed, exact, bound, computations=1, label="A@B")
+    A32, B32 = A.astype(np.float32), B.astype(np.float32)  # float32: the same, with u = 2⁻²⁴
+    exact32 = np.array([[math.fsum(A32[i].astype(float) * B32[:, j]) for j in range(64)]
+                        for i in range(20)])
+    assert_within(A32 @ B32, exact32, product_bound(A32, B32, dtype=np.float32), computations=1)
+    with pytest.raises(AssertionError, match="outside the round-off bound"):
+        assert_within(A @ B.T, exact, bound)
+    wrong = B.copy()
+    wrong[3, 5] += 1e-12
+    with pytest.raises(AssertionError, match="outside the round-off bound"):
+        assert_within(A @ wrong, exact, bound)
 
 
 def test_linear_without_input_gradient_returns_none_and_fills_grads():
@@ -113,9 +144,11 @@ def test_linear_sparse_input_matches_dense_and_is_not_densified():
     g_dense = {k: g.copy() for k, g in layer.grads.items()}
     y_sparse = layer.forward(NoDense(dense))
     layer.backward(dy)
-    np.testing.assert_allclose(y_sparse, y_dense, rtol=1e-12)
-    for k in g_dense:
-        np.testing.assert_allclose(layer.grads[k], g_dense[k], rtol=1e-12, atol=1e-15)
+    # Sparse-times-dense (SciPy) against a GEMM: equal to the round-off of a sum of 20 products.
+    W, b = layer.params["W"], layer.params["b"]
+    assert_within(y_sparse, y_dense, product_bound(dense, W, bias=b), label="y")
+    assert_within(layer.grads["W"], g_dense["W"], product_bound(dense.T, dy), label="dW")
+    np.testing.assert_array_equal(layer.grads["b"], g_dense["b"])  # Σ_rows dy either way
 
 
 def test_relu_gradients():

@@ -15,6 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from _blas_bounds import assert_within, gamma
 from adamlab.nn.conv import Conv2D, MaxPool2D
 from adamlab.nn.gradcheck import numerical_gradient, relative_error
 
@@ -40,6 +41,37 @@ def naive_conv(x, W, b):
                                     s += x[a, rr, qq, c] * W[i, j, c, o]
                     y[a, r, q, o] = s
     return y
+
+
+def shifted_conv(x, W):
+    """The same cross-correlation as :func:`naive_conv` without bias, as a sum over the k² kernel
+    offsets of shifted images times W[i, j]: fast, and independent of the layer's im2col."""
+    n, h, w, _ = x.shape
+    k = W.shape[0]
+    p = k // 2
+    xp = np.zeros((n, h + 2 * p, w + 2 * p, x.shape[3]))
+    xp[:, p:p + h, p:p + w] = x
+    y = np.zeros((n, h, w, W.shape[3]))
+    for i in range(k):
+        for j in range(k):
+            y += xp[:, i:i + h, j:j + w] @ W[i, j]
+    return y
+
+
+def conv_bound(x, W, b, dtype=np.float64):
+    """Round-off bound of one computation of the convolution, entry by entry, in any order of
+    summation (a GEMM over im2col columns or the loops above): γ_{K+1}·(|x| ⋆ |W| + |b|) with
+    K = k²·c_in products per output (tests/_blas_bounds.py)."""
+    k, _, c_in, _ = W.shape
+    return gamma(k * k * c_in + 3, dtype) * (shifted_conv(np.abs(x), np.abs(W)) + np.abs(b))
+
+
+def conv_input_grad_bound(dy, W, dtype=np.float64):
+    """Round-off bound of dL/dx = dy ⋆ W flipped (a full correlation): γ_{K}·(|dy| ⋆ |W'|), where
+    W'[i, j, o, c] = W[k−1−i, k−1−j, c, o] and K = k²·c_out."""
+    k, _, _, c_out = W.shape
+    flipped = np.abs(W)[::-1, ::-1].transpose(0, 1, 3, 2)
+    return gamma(k * k * c_out + 3, dtype) * shifted_conv(np.abs(dy), flipped)
 
 
 def naive_pool(x, dy=None, size=3, stride=2):
@@ -85,8 +117,8 @@ def test_conv_matches_direct_convolution(shape, c_out, kernel):
     x = np.random.default_rng(2).standard_normal(shape)
     y = layer.forward(x)
     assert y.shape == shape[:3] + (c_out,)
-    np.testing.assert_allclose(y, naive_conv(x, layer.params["W"], layer.params["b"]),
-                               rtol=1e-12, atol=1e-12)
+    W, b = layer.params["W"], layer.params["b"]
+    assert_within(y, naive_conv(x, W, b), conv_bound(x, W, b), label="conv")
 
 
 def test_conv_same_padding_and_orientation_on_a_single_pixel():
@@ -174,9 +206,8 @@ def test_conv_buffers_follow_the_batch_shape():
     rng = np.random.default_rng(7)
     for shape in [(2, 6, 5, 3), (3, 6, 5, 3), (2, 4, 7, 3), (2, 6, 5, 3)]:
         x = rng.standard_normal(shape)
-        np.testing.assert_allclose(layer.forward(x),
-                                   naive_conv(x, layer.params["W"], layer.params["b"]),
-                                   rtol=1e-12, atol=1e-12)
+        W, b = layer.params["W"], layer.params["b"]
+        assert_within(layer.forward(x), naive_conv(x, W, b), conv_bound(x, W, b), label="conv")
 
 
 def test_conv_col2im_blocks_cover_the_batch():
@@ -190,9 +221,10 @@ def test_conv_col2im_blocks_cover_the_batch():
     dy = rng.standard_normal((n, 4, 4, 3))
     layer.forward(x)
     dx = layer.backward(dy).copy()
+    bound = conv_input_grad_bound(dy, layer.params["W"])
     for a in (0, layer._block, n - 1):
         layer.forward(x[a:a + 1])
-        np.testing.assert_allclose(dx[a:a + 1], layer.backward(dy[a:a + 1]), rtol=1e-12)
+        assert_within(dx[a:a + 1], layer.backward(dy[a:a + 1]), bound[a:a + 1], label=f"dx[{a}]")
 
 
 # ----------------------------------------------------------------------------- MaxPool2D

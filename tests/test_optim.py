@@ -81,7 +81,7 @@ def run(opt, params, steps, start=0):
 
 # ============================================================================ hyper-parameters
 
-LR_BAD = [0.0, -1e-3, math.nan, math.inf, "0.1", None]
+LR_BAD = [0.0, -1e-3, math.nan, math.inf, "0.1", None, type(inverse_sqrt(1.0))]  # a class is no schedule
 UNIT_BAD = [-0.1, 1.0, 1.5, math.nan]  # must lie in [0, 1)
 POS_BAD = [0.0, -1e-8, math.inf]  # must be > 0
 NONNEG_BAD = [-1e-8, math.inf, math.nan]  # must be >= 0
@@ -264,7 +264,9 @@ def test_load_state_dict_rejects_foreign_or_malformed_states():
     with pytest.raises(ValueError, match="no 'state' entry"):
         Adam().load_state_dict({"optimizer": "Adam", "t": 0})
     with pytest.raises(ValueError, match=r"must have slots 'v', 'velocity', got 'v'"):
-        RMSProp(momentum=0.9).load_state_dict(run_and_save(RMSProp(), 2))
+        broken = run_and_save(RMSProp(momentum=0.9), 2)
+        del broken["state"]["w"]["velocity"]
+        RMSProp(momentum=0.9).load_state_dict(broken)
     # A state for other parameter shapes is rejected on the next update.
     opt = Adam()
     opt.load_state_dict(sd)
@@ -928,3 +930,284 @@ def test_bad_thread_count_in_the_environment_names_the_variable(raw, monkeypatch
         base._threads_from_env()
     monkeypatch.setenv("ADAMLAB_NUM_THREADS", "3")
     assert base._threads_from_env() == 3
+
+
+# ============================================================================ restores (issue 11)
+
+from adamlab.optim import StateError  # noqa: E402
+
+#: The slots that are averages or sums of g² (or of |g|): never negative in a real run.
+NONNEGATIVE = {"SGD": (), "Momentum": (), "Nesterov": (), "AdaGrad": ("sum_sq",), "RMSProp": ("v",),
+               "AdaDelta": ("E_g2", "E_dx2"), "Adam": ("v",), "AdaMax": ("u",),
+               "AMSGrad": ("v", "v_hat")}
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_nonnegative_slots_are_the_second_moments(cls):
+    assert cls.nonnegative_slots == NONNEGATIVE[cls.__name__]
+
+
+def _untouched(opt):
+    return opt.t == 0 and opt.state == {}
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+@pytest.mark.parametrize("bad", [math.nan, math.inf, -math.inf, -1e-3])
+def test_load_state_dict_rejects_moments_no_run_can_produce(name, bad):
+    make = CONFIGS[name]
+    saved = run_and_save(make(), 3)
+    for slot in make().slots:
+        broken = copy.deepcopy(saved)
+        broken["state"]["w"][slot][1, 2] = bad
+        receiver = make()
+        if bad == -1e-3 and slot not in receiver.nonnegative_slots:
+            receiver.load_state_dict(broken)  # a first moment or a velocity may be negative
+            continue
+        what = "negative entries" if bad == -1e-3 else "non-finite entries"
+        with pytest.raises(StateError, match=rf"state '{slot}' of parameter 'w' has {what}"):
+            receiver.load_state_dict(broken)
+        assert _untouched(receiver)
+
+
+def test_load_state_dict_rejects_a_t_with_no_state_behind_it():
+    adam = Adam()
+    saved = run_and_save(adam, 4)
+    with pytest.raises(StateError, match=r"t=4 but no parameter state"):
+        Adam().load_state_dict({**saved, "state": {}})
+    # Accepting it, the next step would be α·√(1−β2⁵)/(1−β1⁵)·(1−β1)/√(1−β2) ≈ 0.00055, not α.
+    opt = Adam()
+    opt.t = 4  # what the unchecked load did
+    p = {"x": np.zeros(1)}
+    opt.update(p, {"x": np.ones(1)})
+    assert abs(p["x"][0]) == pytest.approx(0.000545, rel=1e-3)
+    zeros = {n: {k: np.zeros_like(a) for k, a in s.items()} for n, s in saved["state"].items()}
+    Adam().load_state_dict({**saved, "state": zeros})  # zero moments after 4 steps: g was 0
+    receiver = Adam()
+    with pytest.raises(StateError, match=r"t=0 but state 'm' of parameter 'w' is not zero"):
+        receiver.load_state_dict({**saved, "t": 0})
+    assert _untouched(receiver)
+    fresh = Adam().state_dict()
+    Adam().load_state_dict(fresh)  # t = 0 and no state: a fresh optimizer
+    avg = TemporalAverage(0.9)
+    avg.update({"x": np.ones(3)})
+    with pytest.raises(StateError, match=r"t=1 but no parameter state"):
+        TemporalAverage(0.9).load_state_dict({**avg.state_dict(), "state": {}})
+
+
+def test_load_state_dict_refuses_other_hyperparameters():
+    params = {"x": np.ones(3)}
+    avg = TemporalAverage(beta=0.9)
+    avg.update(params)
+    saved = avg.state_dict()
+    other = TemporalAverage(beta=0.5)
+    with pytest.raises(StateError, match=r"beta: 0\.9 recorded, 0\.5 here.*TemporalAverage\(\*\*"):
+        other.load_state_dict(saved)
+    assert _untouched(other)
+    same = TemporalAverage(**saved["hyperparams"])
+    same.load_state_dict(saved)
+    assert np.array_equal(same.average()["x"], np.ones(3))  # not the 0.2 of a silent β = 0.5
+
+    saved = run_and_save(Adam(lr=0.01), 2)
+    for kwargs in ({"lr": 0.02}, {"beta2": 0.99}, {"eps": 0.0}, {"bias_correction": False},
+                   {"lr": 0.01, "beta1_decay": 0.9}):
+        with pytest.raises(StateError, match="other hyper-parameters"):
+            Adam(**{"lr": 0.01, **kwargs}).load_state_dict(saved)
+    Adam(lr=0.01).load_state_dict(saved)
+    with pytest.raises(StateError, match="no 'hyperparams' entry"):
+        Adam(lr=0.01).load_state_dict({k: v for k, v in saved.items() if k != "hyperparams"})
+    # Schedules compare with ==: inverse_sqrt by value, a function by identity.
+    saved = run_and_save(Adam(lr=inverse_sqrt(0.1)), 2)
+    Adam(lr=inverse_sqrt(0.1)).load_state_dict(saved)
+    with pytest.raises(StateError, match=r"lr: inverse_sqrt\(alpha=0\.1\) recorded"):
+        Adam(lr=inverse_sqrt(0.2)).load_state_dict(saved)
+
+    def schedule(t):
+        return 0.1 / t
+
+    saved = run_and_save(Adam(lr=schedule), 2)
+    Adam(lr=schedule).load_state_dict(saved)
+    with pytest.raises(StateError, match="lr: "):
+        Adam(lr=lambda t: 0.1 / t).load_state_dict(saved)
+
+
+# ============================================================================ rejected before any write
+
+
+def _snapshot(opt, params):
+    return copy.deepcopy(params), copy.deepcopy(opt.state_dict())
+
+
+def _assert_unchanged(opt, params, snap):
+    before, sd = snap
+    assert opt.t == sd["t"]
+    for k in params:
+        assert np.array_equal(params[k], before[k])
+    assert set(opt.state) == set(sd["state"])
+    for k, slots in sd["state"].items():
+        for slot, a in slots.items():
+            assert np.array_equal(opt.state[k][slot], a)
+
+
+@pytest.mark.filterwarnings("ignore:the matrix subclass:PendingDeprecationWarning")
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_ndarray_subclasses_are_rejected_before_any_write(cls):
+    # 786,432 float32 entries: three chunks. Before the check, np.matrix broke the rule part-way.
+    rng = np.random.default_rng(0)
+    params = {"a": rng.standard_normal(1000).astype(np.float32),
+              "w": rng.standard_normal((768, 1024)).astype(np.float32)}
+    opt = cls()
+    opt.update(params, {k: np.ones_like(v) for k, v in params.items()})
+    snap = _snapshot(opt, params)
+    grads = {"a": np.ones(1000, np.float32), "w": np.asmatrix(np.ones((768, 1024), np.float32))}
+    with pytest.raises(TypeError, match=r"grad 'w' is a numpy\.matrix, not a plain numpy\.ndarray"):
+        opt.update(params, grads)
+    _assert_unchanged(opt, params, snap)
+    as_matrix = {"a": params["a"], "w": np.asmatrix(params["w"])}  # shares memory with params["w"]
+    with pytest.raises(TypeError, match=r"parameter 'w' is a numpy\.matrix"):
+        opt.update(as_matrix, {k: np.ones(v.shape, np.float32) for k, v in as_matrix.items()})
+    _assert_unchanged(opt, params, snap)
+    masked = {"a": params["a"], "w": np.ma.masked_array(params["w"])}
+    with pytest.raises(TypeError, match=r"parameter 'w' is a numpy\.ma\.MaskedArray"):
+        opt.update(masked, {k: np.ones(v.shape, np.float32) for k, v in masked.items()})
+    _assert_unchanged(opt, params, snap)
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_an_array_under_two_names_is_rejected(cls):
+    x = np.ones(6)
+    opt = cls()
+    with pytest.raises(ValueError, match=r"parameters 'a' and 'b' share memory"):
+        opt.update({"a": x, "b": x}, {"a": np.ones(6), "b": np.ones(6)})
+    with pytest.raises(ValueError, match=r"parameters 'a' and 'b' share memory"):
+        opt.update({"a": x[:4], "b": x[3:]}, {"a": np.ones(4), "b": np.ones(3)})
+    with pytest.raises(ValueError, match=r"share memory"):
+        opt.update({"a": x.reshape(2, 3), "b": x.reshape(3, 2).T},
+                   {"a": np.ones((2, 3)), "b": np.ones((2, 3))})
+    y = np.ones(6)
+    with pytest.raises(ValueError, match=r"grad 'b' shares memory with parameter 'a'"):
+        opt.update({"a": x, "b": y}, {"a": np.ones(6), "b": x})
+    with pytest.raises(ValueError, match=r"grad 'a' shares memory with parameter 'a'"):
+        opt.update({"a": x, "b": y}, {"a": x[::-1], "b": np.ones(6)})
+    assert _untouched(opt) and np.array_equal(x, np.ones(6)) and np.array_equal(y, np.ones(6))
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+def test_disjoint_views_and_one_gradient_for_two_parameters_are_accepted(cls):
+    # x[::2] and x[1::2] have overlapping byte ranges but no common element; a gradient may serve
+    # two parameters (it is only read). Both give what separate arrays give.
+    x = np.arange(1.0, 9.0)
+    g = np.linspace(-1.0, 1.0, 4)
+    shared, separate = cls(), cls()
+    sep = {"a": x[::2].copy(), "b": x[1::2].copy()}
+    for _ in range(3):
+        shared.update({"a": x[::2], "b": x[1::2]}, {"a": g, "b": g})
+        separate.update(sep, {"a": g.copy(), "b": g.copy()})
+    assert np.array_equal(x[::2], sep["a"]) and np.array_equal(x[1::2], sep["b"])
+
+
+SQUARING = [AdaGrad, RMSProp, AdaDelta, Adam, AMSGrad]
+
+
+def test_square_limit_is_the_largest_magnitude_with_a_finite_square():
+    for dtype in (np.float32, np.float64):
+        limit = dtype(base.SQUARE_LIMIT[np.dtype(dtype)])
+        with np.errstate(over="ignore"):
+            assert np.isfinite(limit * limit)
+            above = np.nextafter(limit, dtype(np.inf))
+            assert np.isinf(above * above)
+    assert 1.8e19 < base.SQUARE_LIMIT[np.dtype(np.float32)] < 1.9e19
+
+
+@pytest.mark.parametrize("cls", ALL, ids=lambda c: c.__name__)
+@pytest.mark.parametrize("layout", ["small", "large", "strided", "threads"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_gradient_whose_square_overflows(cls, layout, dtype, monkeypatch):
+    """Adam, AMSGrad, AdaGrad, RMSProp and AdaDelta accumulate g²: a gradient whose square
+    overflows would freeze the entry (v = inf, step 0 for good), so it is refused before any write.
+    The other rules take it."""
+    if layout == "threads":
+        monkeypatch.setattr(base, "PARALLEL_MIN", 1)
+        monkeypatch.setattr(base, "_num_threads", 2)
+        monkeypatch.setattr(base, "_executor", None)
+    n = 10 if layout == "small" else 20_000
+    limit = dtype(base.SQUARE_LIMIT[np.dtype(dtype)])
+    huge = np.nextafter(limit, dtype(np.inf))
+    params = {"a": np.ones(n, dtype), "b": np.ones(n, dtype)}
+    grads = {"a": np.ones(n, dtype), "b": np.full(2 * n, 0.5, dtype)[::2].copy()}
+    opt = cls(lr=1e-3)
+    opt.update(params, grads)
+    snap = _snapshot(opt, params)
+    big = np.full(2 * n, 0.5, dtype)
+    big[2 * (n // 2)] = -huge
+    grads = {"a": np.full(n, limit), "b": big[::2] if layout == "strided" else big[::2].copy()}
+    grads["a"] = grads["a"].astype(dtype)
+    if cls in SQUARING:
+        with pytest.raises(FloatingPointError, match=r"gradient for parameter 'b' has an entry above "
+                                                     r"1\.8\de\+19 in magnitude|entry above 1\.3\de\+154"):
+            opt.update(params, grads)
+        _assert_unchanged(opt, params, snap)
+        grads["b"][n // 2] = -limit  # the largest magnitude whose square is finite is taken
+    opt.update(params, grads)
+    for k in opt.state:
+        for a in opt.state[k].values():
+            assert np.isfinite(a).all()
+    if layout == "threads":
+        base._pool().shutdown(wait=True)
+        monkeypatch.setattr(base, "_executor", None)
+
+
+@pytest.mark.parametrize("cls", SQUARING, ids=lambda c: c.__name__)
+def test_errstate_over_ignore_takes_the_overflowing_step_as_torch_does(cls):
+    params = {"x": np.ones(4, np.float32)}
+    grads = {"x": np.array([1.0, 2e19, -3e19, 1.0], np.float32)}
+    opt = cls()
+    with np.errstate(over="ignore"):
+        opt.update(params, grads)
+    assert opt.t == 1
+    second = opt.state["x"]["E_g2" if cls is AdaDelta else cls.nonnegative_slots[0]]
+    assert np.isinf(second[1:3]).all() and np.isfinite(second[[0, 3]]).all()
+    with np.errstate(over="raise"), pytest.raises(FloatingPointError, match="parameter 'x'"):
+        opt.update(params, grads)
+    assert opt.t == 1
+
+
+@pytest.mark.parametrize("name", list(CONFIGS))
+def test_a_callers_errstate_raise_cannot_stop_a_step_half_written(name):
+    """Tiny float32 gradients underflow in g², and an update's averages may underflow: harmless by
+    design, and under np.errstate(all="raise") it must not leave a step half-written."""
+    make = CONFIGS[name]
+    grads = [{"w": np.full((3, 4), 1e-25, np.float32) * (k + 1), "b": np.full(5, -1e-30, np.float32)}
+             for k in range(3)]
+    quiet, strict = make(), make()
+    p_quiet, p_strict = make_params(np.float32), make_params(np.float32)
+    for g in grads:
+        with np.errstate(all="ignore"):
+            quiet.update(p_quiet, copy.deepcopy(g))
+        with np.errstate(all="raise"):
+            strict.update(p_strict, copy.deepcopy(g))
+    for k in p_quiet:
+        assert np.array_equal(p_quiet[k], p_strict[k])
+    assert_same_state(quiet, strict)
+
+
+def test_large_lr_and_hyperparameters_give_a_value_error():
+    for kwargs in ({"lr": 10**400}, {"beta1": 10**400}, {"eps": -(10**400)}):
+        with pytest.raises(ValueError, match=r"must be finite, got a number too large for a float "
+                                             r"\(about 10\*\*\d+\)"):
+            Adam(**kwargs)
+    with pytest.raises(ValueError, match="alpha must be finite"):
+        inverse_sqrt(10**400)
+    opt = SGD(lr=lambda t: 10**400)
+    with pytest.raises(ValueError, match=r"lr schedule .* at t=1"):
+        opt.update({"x": np.ones(2)}, {"x": np.ones(2)})
+
+
+def test_temporal_average_under_errstate_raise_is_not_half_written():
+    params = {"a": np.full(3, 1e-300), "b": np.full(4, 5e-324)}  # (1 − β)·θ underflows
+    quiet, strict = TemporalAverage(0.999), TemporalAverage(0.999)
+    for _ in range(2):
+        with np.errstate(all="ignore"):
+            quiet.update(params)
+        with np.errstate(all="raise"):
+            strict.update(params)
+    assert_same_state(quiet, strict)

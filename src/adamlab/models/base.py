@@ -23,20 +23,43 @@ import numpy as np
 
 from ..nn.base import Layer, check_dtype
 from ..nn.losses import softmax, softmax_cross_entropy
+from ..optim.base import all_finite
 
-__all__ = ["Model", "as_minibatch"]
+__all__ = ["Model", "as_minibatch", "check_finite_input"]
 
 DECAYED = "W"  # the name of the parameters that weight decay applies to
 
 
 def as_minibatch(x, dtype: np.dtype) -> np.ndarray:
-    """``x`` as an array of ``dtype``: cast once if it has another float dtype; else TypeError."""
+    """``x`` as an array of ``dtype``: cast once if it has another float dtype; else TypeError.
+
+    A nan or inf in ``x`` is a ValueError naming its position: a model has no meaningful output
+    for it (``argmax`` of a nan row is label 0, silently), and in training it would surface only
+    as a non-finite gradient of some parameter.
+    """
     if hasattr(x, "tocsr") and hasattr(x, "nnz"):
         raise TypeError("this model takes dense arrays, got a SciPy sparse matrix")
     x = np.asarray(x)
     if x.dtype.kind != "f":
         raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
+    check_finite_input(x)
     return x.astype(dtype, copy=False)
+
+
+def check_finite_input(values: np.ndarray, what: str = "x") -> None:
+    """Raise ValueError naming the first non-finite entry of ``values`` (one pass, no copy)."""
+    if not all_finite(values):
+        where = tuple(int(i) for i in np.argwhere(~np.isfinite(values))[0])
+        raise ValueError(f"{what} has a non-finite entry ({float(values[where])!r} at index "
+                         f"{where if len(where) != 1 else where[0]}): the model has no meaningful "
+                         f"output for it; remove or impute such values first")
+
+
+def check_nonempty(x) -> None:
+    """Raise ValueError for a minibatch of 0 examples: its mean loss is 0/0."""
+    if x.shape[0] == 0:
+        raise ValueError(f"the minibatch is empty (x of shape {x.shape}): a mean loss needs at "
+                         f"least one example")
 
 
 def check_weight_decay(weight_decay) -> float:
@@ -135,6 +158,7 @@ class Model:
         if n != x.shape[0]:
             raise ValueError(f"x of shape {x.shape} and y of shape {np.shape(y)} have different "
                              "numbers of examples")
+        check_nonempty(x)
 
     def loss_and_grads(self, x, y, *, rng: np.random.Generator | None, train: bool = True) -> float:
         """Mean loss over the minibatch (plus the weight-decay term); fills ``self.grads``.

@@ -6,6 +6,7 @@ import numbers
 
 import numpy as np
 
+from ..nn.base import as_generator
 from ..nn.conv import Conv2D, MaxPool2D
 from ..nn.layers import Dropout, Flatten, Linear, ReLU
 from ..nn.losses import softmax
@@ -44,7 +45,9 @@ class CNN(Model):
 
     def __init__(self, input_shape=(32, 32, 3), channels=(64, 64, 128), fc: int = 1000,
                  n_classes: int = 10, *, input_dropout: float = 0.0, fc_dropout: float = 0.0,
-                 weight_decay: float = 0.0, rng: np.random.Generator, dtype=np.float32) -> None:
+                 weight_decay: float = 0.0, rng: np.random.Generator | int,
+                 dtype=np.float32) -> None:
+        rng = as_generator(rng)  # one Generator for all layers, also from an integer seed
         input_shape, channels = tuple(input_shape), tuple(channels)
         if len(input_shape) != 3 or not all(_is_pos_int(s) for s in input_shape):
             raise ValueError(f"input_shape must be (H, W, C) of positive integers, "

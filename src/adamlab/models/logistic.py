@@ -6,7 +6,7 @@ import numpy as np
 
 from ..nn.layers import Dropout, Linear
 from ..nn.losses import sigmoid, sigmoid_binary_cross_entropy
-from .base import Model, check_dropout
+from .base import Model, as_minibatch, check_dropout, check_finite_input
 
 __all__ = ["LogisticRegression", "SparseLogisticRegression"]
 
@@ -19,7 +19,7 @@ class LogisticRegression(Model):
     """
 
     def __init__(self, n_in: int = 784, n_classes: int = 10, *, weight_decay: float = 0.0,
-                 rng: np.random.Generator, dtype=np.float32) -> None:
+                 rng: np.random.Generator | int, dtype=np.float32) -> None:
         if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) \
                 or n_classes < 2:
             raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}")
@@ -41,7 +41,8 @@ class SparseLogisticRegression(Model):
     """
 
     def __init__(self, n_features: int = 10000, *, input_dropout: float = 0.0,
-                 weight_decay: float = 0.0, rng: np.random.Generator, dtype=np.float32) -> None:
+                 weight_decay: float = 0.0, rng: np.random.Generator | int,
+                 dtype=np.float32) -> None:
         self.input_dropout = check_dropout("input_dropout", input_dropout)
         fc = Linear(n_features, 1, rng=rng, dtype=dtype, input_grad=False)
         super().__init__([("fc", fc)], dtype=dtype, weight_decay=weight_decay)
@@ -53,6 +54,8 @@ class SparseLogisticRegression(Model):
             x = x.tocsr()  # a no-op for a CSR matrix
             if x.dtype.kind not in "fiub":
                 raise TypeError(f"x must hold numbers, got dtype {x.dtype}")
+            if x.dtype.kind == "f":
+                check_finite_input(x.data, "x (its stored values)")
             p = self.input_dropout
             if train and p > 0.0:
                 if not isinstance(rng, np.random.Generator):
@@ -63,10 +66,7 @@ class SparseLogisticRegression(Model):
                 data *= 1.0 / (1.0 - p)
                 return type(x)((data, x.indices, x.indptr), shape=x.shape)
             return x if x.dtype == self.dtype else x.astype(self.dtype)
-        x = np.asarray(x)
-        if x.dtype.kind != "f":
-            raise TypeError(f"x must be a floating-point array, got dtype {x.dtype}")
-        x = x.astype(self.dtype, copy=False)
+        x = as_minibatch(x, self.dtype)
         return self._dense_dropout.forward(x, train=train, rng=rng)  # ordinary inverted dropout
 
     def loss(self, out, y):

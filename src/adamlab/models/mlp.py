@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.base import as_generator
 from ..nn.layers import Dropout, Linear, ReLU
 from .base import Model, check_dropout
 
@@ -21,7 +22,8 @@ class MLP(Model):
 
     def __init__(self, sizes=(784, 1000, 1000, 10), *, input_dropout: float = 0.0,
                  hidden_dropout: float = 0.0, weight_decay: float = 0.0,
-                 rng: np.random.Generator, dtype=np.float32) -> None:
+                 rng: np.random.Generator | int, dtype=np.float32) -> None:
+        rng = as_generator(rng)  # one Generator for all layers, also from an integer seed
         sizes = tuple(sizes)
         if len(sizes) < 2:
             raise ValueError(f"sizes must list at least the input and output sizes, got {sizes}")

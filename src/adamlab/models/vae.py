@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..nn.base import as_generator
 from ..nn.layers import Linear, Softplus
 from ..nn.losses import bernoulli_log_likelihood, gaussian_kl, sigmoid
-from .base import Model, as_minibatch
+from .base import Model, as_minibatch, check_nonempty
 
 __all__ = ["VAE"]
 
@@ -28,8 +29,8 @@ class VAE(Model):
     """
 
     def __init__(self, n_in: int = 784, n_hidden: int = 500, n_latent: int = 50, *,
-                 rng: np.random.Generator, dtype=np.float32) -> None:
-        kw = {"rng": rng, "dtype": dtype}
+                 rng: np.random.Generator | int, dtype=np.float32) -> None:
+        kw = {"rng": as_generator(rng), "dtype": dtype}  # one Generator for all layers
         layers = [("enc", Linear(n_in, n_hidden, input_grad=False, **kw)),
                   ("enc_act", Softplus()),
                   ("mu", Linear(n_hidden, n_latent, **kw)),
@@ -72,6 +73,7 @@ class VAE(Model):
         x = as_minibatch(x, self.dtype)
         if x.ndim != 2 or x.shape[1] != self.n_in:
             raise ValueError(f"VAE expects x of shape (N, {self.n_in}), got {x.shape}")
+        check_nonempty(x)
         L = self.layers
         mu, logvar = self.encode(x)
         eps = rng.standard_normal(mu.shape, dtype=self.dtype)

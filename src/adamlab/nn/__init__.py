@@ -1,6 +1,6 @@
 """Layers and losses in NumPy with forward and backward passes, gradient-checked in float64."""
 
-from .base import FLOAT_DTYPES, Layer, check_dtype
+from .base import FLOAT_DTYPES, Layer, as_generator, check_dtype
 from .conv import Conv2D, MaxPool2D
 from .gradcheck import numerical_gradient, relative_error
 from .init import fans, glorot_uniform, he_normal
@@ -9,7 +9,7 @@ from .losses import (bernoulli_log_likelihood, gaussian_kl, sigmoid, sigmoid_bin
                      softmax, softmax_cross_entropy)
 
 __all__ = [
-    "Layer", "FLOAT_DTYPES", "check_dtype", "numerical_gradient", "relative_error",
+    "Layer", "FLOAT_DTYPES", "check_dtype", "as_generator", "numerical_gradient", "relative_error",
     "fans", "glorot_uniform", "he_normal",
     "Linear", "ReLU", "Softplus", "Dropout", "Flatten", "Conv2D", "MaxPool2D",
     "softmax", "softmax_cross_entropy", "sigmoid", "sigmoid_binary_cross_entropy",

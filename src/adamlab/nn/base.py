@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["Layer", "FLOAT_DTYPES", "check_dtype"]
+__all__ = ["Layer", "FLOAT_DTYPES", "check_dtype", "as_generator"]
 
 #: Training runs in float32; gradient checks run in float64. Nothing else is accepted.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
@@ -31,6 +31,25 @@ def check_dtype(dtype) -> np.dtype:
     if dt not in FLOAT_DTYPES:
         raise TypeError(f"dtype must be float32 or float64, got {dt}")
     return dt
+
+
+def as_generator(rng) -> np.random.Generator:
+    """``rng`` as a ``np.random.Generator``: a Generator is returned as it is, an integer seed (or a
+    ``SeedSequence``) becomes ``np.random.default_rng(rng)``; anything else is a TypeError.
+
+    ``None`` is refused too: an unseeded initialisation cannot be reproduced. A model converts its
+    seed once and hands the same Generator to all its layers, so that two layers of one seed do not
+    start from the same draws.
+    """
+    if isinstance(rng, np.random.Generator):
+        return rng
+    if isinstance(rng, np.random.SeedSequence) or (
+            isinstance(rng, (int, np.integer)) and not isinstance(rng, bool) and rng >= 0):
+        return np.random.default_rng(rng)
+    hint = " (the legacy API: use np.random.default_rng(seed))" \
+        if isinstance(rng, np.random.RandomState) else ""
+    raise TypeError(f"rng must be a numpy.random.Generator or a non-negative integer seed, "
+                    f"got {rng!r}{hint}")
 
 
 class Layer:

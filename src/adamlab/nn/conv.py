@@ -32,7 +32,7 @@ import numbers
 
 import numpy as np
 
-from .base import Layer, check_dtype
+from .base import Layer, as_generator, check_dtype
 from .init import he_normal
 
 __all__ = ["Conv2D", "MaxPool2D"]
@@ -70,7 +70,7 @@ class Conv2D(Layer):
     The input must have the layer's dtype (TypeError otherwise; models cast each minibatch once).
     """
 
-    def __init__(self, c_in: int, c_out: int, *, kernel: int = 5, rng: np.random.Generator,
+    def __init__(self, c_in: int, c_out: int, *, kernel: int = 5, rng: np.random.Generator | int,
                  dtype=np.float32, input_grad: bool = True) -> None:
         super().__init__()
         self.c_in = _positive_int("c_in", c_in)
@@ -78,8 +78,7 @@ class Conv2D(Layer):
         self.kernel = _positive_int("kernel", kernel)
         if self.kernel % 2 == 0:
             raise ValueError(f"kernel must be odd for 'same' padding, got {kernel}")
-        if not isinstance(rng, np.random.Generator):
-            raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+        rng = as_generator(rng)
         self.dtype = check_dtype(dtype)
         self.input_grad = bool(input_grad)
         self.pad = self.kernel // 2

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .base import Layer, check_dtype
+from .base import Layer, as_generator, check_dtype
 from .init import glorot_uniform, he_normal
 
 __all__ = ["Linear", "ReLU", "Softplus", "Dropout", "Flatten"]
@@ -84,7 +84,7 @@ class Linear(Layer):
     ``init`` is ``"glorot"`` (uniform) or ``"he"`` (normal); biases start at 0.
     """
 
-    def __init__(self, n_in: int, n_out: int, *, rng: np.random.Generator, init: str = "glorot",
+    def __init__(self, n_in: int, n_out: int, *, rng: np.random.Generator | int, init: str = "glorot",
                  dtype=np.float32, input_grad: bool = True) -> None:
         super().__init__()
         self.dtype = check_dtype(dtype)
@@ -95,6 +95,7 @@ class Linear(Layer):
             raise ValueError(f"init must be one of {sorted(_INITS)}, got {init!r}")
         self.n_in, self.n_out = int(n_in), int(n_out)
         self.input_grad = bool(input_grad)
+        rng = as_generator(rng)
         self._add_param("W", _INITS[init]((self.n_in, self.n_out), rng, self.dtype))
         self._add_param("b", np.zeros(self.n_out, dtype=self.dtype))
         self._buf = _Buffers()

@@ -96,8 +96,8 @@ def sigmoid_binary_cross_entropy(z: np.ndarray, y) -> tuple[float, np.ndarray]:
     ``z`` of shape (N,) or (N, 1); ``y`` of N values in {0, 1} (any numeric or bool dtype).
     """
     _float_array("z", z)
-    if z.ndim not in (1, 2) or (z.ndim == 2 and z.shape[1] != 1):
-        raise ValueError(f"z must have shape (N,) or (N, 1), got {z.shape}")
+    if z.ndim not in (1, 2) or (z.ndim == 2 and z.shape[1] != 1) or z.shape[0] == 0:
+        raise ValueError(f"z must have shape (N,) or (N, 1) with N >= 1, got {z.shape}")
     n = z.shape[0]
     y = np.asarray(y)
     if y.shape != (n,):
@@ -124,6 +124,8 @@ def bernoulli_log_likelihood(logits: np.ndarray, x: np.ndarray) -> tuple[float, 
     if not isinstance(x, np.ndarray) or x.shape != logits.shape:
         raise ValueError(f"x of shape {getattr(x, 'shape', None)} does not match logits of shape "
                          f"{logits.shape}")
+    if logits.ndim == 0 or logits.shape[0] == 0:
+        raise ValueError(f"logits must have a batch axis with N >= 1, got shape {logits.shape}")
     n = logits.shape[0]
     x = x.astype(logits.dtype, copy=False)
     softplus, sig = _softplus_and_sigmoid(logits)
@@ -145,6 +147,8 @@ def gaussian_kl(mu: np.ndarray, logvar: np.ndarray) -> tuple[float, tuple[np.nda
     _float_array("logvar", logvar)
     if mu.shape != logvar.shape or mu.ndim != 2:
         raise ValueError(f"mu {mu.shape} and logvar {logvar.shape} must have the same shape (N, J)")
+    if mu.shape[0] == 0:
+        raise ValueError(f"mu and logvar must have N >= 1 rows, got shape {mu.shape}")
     if mu.dtype != logvar.dtype:
         raise TypeError(f"mu ({mu.dtype}) and logvar ({logvar.dtype}) must share a dtype")
     n = mu.shape[0]

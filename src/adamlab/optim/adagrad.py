@@ -15,9 +15,16 @@ class AdaGrad(Optimizer):
 
     ``eps=0`` is Duchi et al.'s form without ε; where s = 0 every gradient so far was 0 and the step
     is 0, not 0/0. (So is the step of an entry whose g² underflows to 0: |g| < 1e-19 in float32.)
+
+    Overflow: a gradient entry whose square overflows (|g| > 1.8e19 in float32) is rejected with
+    FloatingPointError before anything is written (``Optimizer.squares_gradient``). The sum s itself
+    can still reach inf after many steps of large gradients (Σ g² > 3.4e38 in float32); that entry
+    then stops moving. Checking s after each step would cost a pass over it, so it is not done.
     """
 
     slots = ("sum_sq",)
+    nonnegative_slots = ("sum_sq",)
+    squares_gradient = True  # |g| above SQUARE_LIMIT is rejected before any write
 
     def __init__(self, lr=0.01, eps=1e-8) -> None:
         super().__init__(lr)

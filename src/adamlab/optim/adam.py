@@ -82,14 +82,18 @@ class Adam(Optimizer):
     ``bias_correction`` (False: θ ← θ − α·m/(√v + ε)), ``beta1_decay`` (λ in (0, 1) or None:
     β1,t = β1·λ^(t−1), Theorem 4.1).
 
-    Overflow: a finite gradient with g² beyond the dtype's range (|g| > 1.8e19 in float32) makes
-    v_t infinite, and that entry's step is 0 from then on; no error is raised (torch behaves alike).
+    Overflow: a finite gradient with g² beyond the dtype's range (|g| > 1.8e19 in float32) would
+    make v_t infinite and that entry's step 0 from then on. ``update`` raises FloatingPointError
+    naming the parameter before anything is written, as for a non-finite gradient (torch and optax
+    run on silently; see ``Optimizer.squares_gradient``).
     Underflow: with ``eps=0`` an entry with v_t = 0 takes a step of 0, not 0/0. That is exact when
     every gradient so far was 0 (then m_t = 0 too); it also stops an entry whose g² underflows
     (|g| < 1e-19 in float32) although its m_t is not 0; any ε > 0 avoids this.
     """
 
     slots = ("m", "v")
+    nonnegative_slots = ("v",)
+    squares_gradient = True  # |g| above SQUARE_LIMIT is rejected before any write
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=True,
                  beta1_decay=None) -> None:
@@ -154,6 +158,7 @@ class AMSGrad(Adam):
     """
 
     slots = ("m", "v", "v_hat")
+    nonnegative_slots = ("v", "v_hat")
 
     def __init__(self, lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8, bias_correction=False) -> None:
         super().__init__(lr=lr, beta1=beta1, beta2=beta2, eps=eps, bias_correction=bias_correction)
@@ -177,6 +182,7 @@ class AdaMax(Optimizer):
     """
 
     slots = ("m", "u")
+    nonnegative_slots = ("u",)
 
     def __init__(self, lr=0.002, beta1=0.9, beta2=0.999) -> None:
         super().__init__(lr)

@@ -29,6 +29,11 @@ class TemporalAverage(Stateful):
         """θ̄_t ← β·θ̄_{t−1} + (1 − β)·θ_t for every array in ``params``; increments ``t``."""
         self._check_params(params)
         self._ensure_state(params)
+        with np.errstate(all="ignore"):  # as in Optimizer._run_chunks: no half-written average
+            self._average_in(params)
+        self.t += 1
+
+    def _average_in(self, params: Mapping) -> None:
         for name, theta in params.items():
             avg = self.state[name]["avg"]
             if theta.size == 0:
@@ -42,7 +47,6 @@ class TemporalAverage(Stateful):
             for i in range(0, n, CHUNK):
                 j = min(i + CHUNK, n)
                 ema(dst[i:j], src[i:j], self.beta, out=buf[: j - i])  # θ̄_t ← β·θ̄_{t−1} + (1−β)·θ_t
-        self.t += 1
 
     def average(self) -> dict[str, np.ndarray]:
         """A new dict of the bias-corrected averages θ̂_t = θ̄_t/(1 − β^t)."""

@@ -29,9 +29,15 @@ class RMSProp(Optimizer):
 
     Slots: ``("v",)``, or ``("v", "velocity")`` when ``momentum > 0``. With ``bias_correction=True``
     and ``momentum=0`` this is Adam with β1 = 0.
+
+    Overflow: a gradient entry whose square overflows (|g| > 1.8e19 in float32) would make v
+    infinite and freeze the entry; it is rejected with FloatingPointError before anything is
+    written (``Optimizer.squares_gradient``).
     """
 
     slots = ("v",)
+    nonnegative_slots = ("v",)
+    squares_gradient = True  # |g| above SQUARE_LIMIT is rejected before any write
 
     def __init__(self, lr=0.001, beta2=0.9, eps=1e-8, momentum=0.0, bias_correction=False) -> None:
         super().__init__(lr)
@@ -79,6 +85,8 @@ class AdaDelta(Optimizer):
     """AdaDelta, Zeiler 2012 Algorithm 1 (``lr`` scales the applied step; lr = 1 is the paper)."""
 
     slots = ("E_g2", "E_dx2")
+    nonnegative_slots = ("E_g2", "E_dx2")
+    squares_gradient = True  # |g| above SQUARE_LIMIT is rejected before any write
     n_work = 2
 
     def __init__(self, lr=1.0, rho=0.95, eps=1e-6) -> None:
