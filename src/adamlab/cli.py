@@ -57,6 +57,10 @@ def _data_check(args) -> int:
 
 COMMANDS = [_add_data]
 
+from .experiments.cli import COMMANDS as _EXPERIMENT_COMMANDS  # noqa: E402 - list, run, tune, status
+
+COMMANDS += _EXPERIMENT_COMMANDS
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adamlab", description="Adam (Kingma & Ba, 2015), executable.")
