@@ -13,7 +13,7 @@ from concurrent.futures import as_completed
 from pathlib import Path
 
 from . import results as store
-from .runner import CheckpointError, _identity, checkpoint_path, read_checkpoint, train_run
+from .runner import CheckpointError, checkpoint_path, read_checkpoint, train_run
 from .specs import PanelSpec
 from .tuning import tune_optimizer
 
@@ -56,24 +56,21 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
     seeds = list(spec.seeds) if seeds is None else list(seeds)
     for s in seeds:
         spec.epochs_of(s)  # KeyError naming the spec's seeds
-    tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, say=say)
     ckroot = store.checkpoints_dir(results)
-    jobs = []
-    for name in names:
-        hyper = tuning[name]["chosen"]
-        for s in seeds:
-            where = checkpoint_path(ckroot, spec, name, s)
-            if resume:  # refuse a checkpoint of another spec before any work starts
+    if resume:  # refuse a checkpoint of another spec before any work starts
+        for name in names:
+            for s in seeds:
+                where = checkpoint_path(ckroot, spec, name, s)
                 meta = read_checkpoint(where)
-                ident = _identity(spec, name, {k: float(v) for k, v in sorted(hyper.items())},
-                                  s, spec.epochs_of(s))
-                if meta is not None and meta.get("identity") != ident:
+                theirs = None if meta is None else meta.get("identity", {}).get("spec_hash")
+                if meta is not None and theirs != spec.spec_hash():
                     raise CheckpointError(
                         f"the checkpoint in {where} belongs to another experiment (spec hash "
-                        f"{str(meta.get('identity', {}).get('spec_hash'))[:12]}, current "
-                        f"{ident['spec_hash'][:12]}; or other hyper-parameters); refusing to "
+                        f"{str(theirs)[:12]}, current {spec.spec_hash()[:12]}); refusing to "
                         f"continue it. Run without --resume to start afresh, or delete {where}.")
-            jobs.append((name, s, hyper, where))
+    tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, say=say)
+    jobs = [(name, s, tuning[name]["chosen"], checkpoint_path(ckroot, spec, name, s))
+            for name in names for s in seeds]
     futures = {}
     for i, (name, s, hyper, where) in enumerate(jobs):
         f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),

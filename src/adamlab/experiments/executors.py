@@ -20,6 +20,7 @@ import os
 import sys
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 
+DASK_CONNECT_TIMEOUT = "20s"  # how long --scheduler waits for the scheduler to answer
 THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS",
                "ADAMLAB_NUM_THREADS")
 
@@ -65,7 +66,7 @@ class _DaskExecutor(Executor):
             raise RuntimeError("--scheduler needs the 'distributed' package "
                                "(pip install distributed)") from e
         try:
-            self.client = Client(address, timeout="20s")
+            self.client = Client(address, timeout=DASK_CONNECT_TIMEOUT)
         except (OSError, TimeoutError) as e:
             raise RuntimeError(f"cannot connect to the Dask scheduler at {address!r}: {e}") from e
         self._ex = self.client.get_executor(pure=False)

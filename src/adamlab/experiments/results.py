@@ -110,7 +110,7 @@ def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None)
     return path
 
 
-def load_results(spec: PanelSpec, results=None, *, optimizers=None) -> dict:
+def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None) -> dict:
     """``{(optimizer, seed): record}`` of every result file of ``spec``'s panel and preset.
 
     Raises :class:`StaleResultError` naming every file whose spec hash is not the current spec's,
@@ -121,7 +121,7 @@ def load_results(spec: PanelSpec, results=None, *, optimizers=None) -> dict:
     h = spec.spec_hash()
     out, stale, missing = {}, [], []
     for name in want:
-        for seed in spec.seeds:
+        for seed in (spec.seeds if seeds is None else seeds):
             path = folder / f"{name}-seed{seed}.json"
             if not path.is_file():
                 missing.append(path.name)
