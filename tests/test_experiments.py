@@ -295,6 +295,10 @@ def test_results_carry_provenance_and_stale_ones_are_refused(tmp_path):
         assert len(prov["git_commit"] or "") == 40
     assert store.tuning_path(tmp_path, spec, "adam").is_file()
 
+    # a second run skips what has a fresh result, unless forced
+    assert driver.run_panel(spec, InlineExecutor(), tmp_path) == []
+    assert len(driver.run_panel(spec, InlineExecutor(), tmp_path, optimizers=["adam"],
+                                force=True)) == 2
     loaded = store.load_results(spec, tmp_path)
     assert set(loaded) == {(o, s) for o in ("adam", "sgdnesterov") for s in (0, 1)}
     changed = tiny(epochs=2, model=ModelSpec("logreg", sizes=(20, 3), weight_decay=1e-2))

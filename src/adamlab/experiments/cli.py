@@ -2,7 +2,7 @@
 
     adamlab list                                   panels, presets, which results exist, stale or not
     adamlab tune PANEL [--preset P] [--optimizer NAME ...]
-    adamlab run PANEL [--preset P] [--optimizer NAME ...] [--seed K ...] [--resume]
+    adamlab run PANEL [--preset P] [--optimizer NAME ...] [--seed K ...] [--resume] [--force]
                       [--workers N | --scheduler ADDRESS]
     adamlab status                                 runs in progress (checkpoints) and results
 
@@ -59,6 +59,8 @@ def _add_run(sub) -> None:
                    help="only this seed (repeatable; default: all of the preset's)")
     p.add_argument("--resume", action="store_true",
                    help="continue interrupted runs from their checkpoints")
+    p.add_argument("--force", action="store_true",
+                   help="rerun runs that already have a fresh result (default: skip them)")
     p.set_defaults(func=_cmd_run)
 
 
@@ -150,7 +152,7 @@ def _run(args) -> int:
     spec, root, ex, workers = _setup(args)
     with ex:
         run_panel(spec, ex, root, optimizers=args.optimizer, seeds=args.seed,
-                  resume=args.resume, progress=want_progress(), workers=workers, say=_say)
+                  resume=args.resume, force=args.force, progress=want_progress(), workers=workers, say=_say)
     return 0
 
 

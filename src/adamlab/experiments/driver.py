@@ -8,6 +8,7 @@ it arrives and removing its checkpoint once the result is written.
 
 from __future__ import annotations
 
+import json
 import shutil
 from concurrent.futures import as_completed
 from pathlib import Path
@@ -47,9 +48,20 @@ def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=Tr
     return out
 
 
+
+def _fresh(path: Path, spec: PanelSpec, hyper: dict) -> bool:
+    if not path.is_file():
+        return False
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        return False
+    return rec.get("spec_hash") == spec.spec_hash() and rec.get("hyper") == hyper
+
 def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None,
-              resume=False, progress=False, workers=1, say=None) -> list[Path]:
-    """Tune what has no fresh record, then run every (optimizer, seed); returns the files written."""
+              resume=False, force=False, progress=False, workers=1, say=None) -> list[Path]:
+    """Tune what has no fresh record, then run every (optimizer, seed) that has no fresh result
+    (every one with ``force``); returns the files written."""
     results = Path(results)
     store.check_writable(store.panel_dir(results, spec))
     names = _names(spec, optimizers)
@@ -69,8 +81,16 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                         f"{str(theirs)[:12]}, current {spec.spec_hash()[:12]}); refusing to "
                         f"continue it. Run without --resume to start afresh, or delete {where}.")
     tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, say=say)
-    jobs = [(name, s, tuning[name]["chosen"], checkpoint_path(ckroot, spec, name, s))
-            for name in names for s in seeds]
+    jobs = []
+    for name in names:
+        for s in seeds:
+            done = store.result_path(results, spec, name, s)
+            if not force and _fresh(done, spec, tuning[name]["chosen"]):
+                if say is not None:
+                    say(f"{spec.panel} {name} seed {s}: a fresh result exists ({done}); "
+                        "skipped (--force reruns it)")
+                continue
+            jobs.append((name, s, tuning[name]["chosen"], checkpoint_path(ckroot, spec, name, s)))
     futures = {}
     for i, (name, s, hyper, where) in enumerate(jobs):
         f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),

@@ -5,8 +5,11 @@ What is logged (what the §6 figures plot):
 * ``train_cost[e-1]``: the average minibatch training cost over epoch ``e`` (the mean cross-entropy
   plus (λ/2)‖W‖², with dropout on where the curve has it), weighted by minibatch size, i.e. the
   average of the cost each step minimised;
-* ``full_cost``: the cost on the whole training set without dropout, at the epochs of
-  :meth:`~adamlab.experiments.specs.PanelSpec.eval_epochs` (0 = the initialisation).
+* ``full_cost``: the cost on the whole training set without dropout, at the epochs
+  ``full_cost_epochs`` of :meth:`~adamlab.experiments.specs.PanelSpec.eval_epochs` (0 = the
+  initialisation);
+* timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
+  ``eval_seconds`` (each evaluation).
 
 A run whose cost or gradient becomes non-finite is stopped and recorded as diverged (the epoch, the
 step and the reason), never dropped: its curves hold the epochs it completed.
@@ -322,7 +325,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     where = None if checkpoint_dir is None else Path(checkpoint_dir)
 
     log = {"train_cost": [], "full_cost_epochs": [], "full_cost": [], "epoch_seconds": [],
-           "diverged": None, "resumed_at_epochs": []}
+           "eval_seconds": [], "diverged": None, "resumed_at_epochs": []}
     start = 0
     meta = read_checkpoint(where) if (where is not None and resume) else None
     if meta is not None:
@@ -331,8 +334,10 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
         start = int(meta["epoch"])
         log["resumed_at_epochs"].append(start)
     elif 0 in eval_at:
+        t0 = time.perf_counter()
         log["full_cost_epochs"].append(0)
         log["full_cost"].append(_finite_or_none(full_cost(model, x, y)))
+        log["eval_seconds"].append(time.perf_counter() - t0)
 
     bar = _bar(progress, epochs, start, f"{spec.panel} {optimizer} seed{seed}", position)
     t_run = time.perf_counter()
@@ -367,8 +372,10 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                 break
             log["train_cost"].append(total / n)
             if epoch in eval_at:
+                t1 = time.perf_counter()
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     c = full_cost(model, x, y)
+                log["eval_seconds"].append(time.perf_counter() - t1)
                 log["full_cost_epochs"].append(epoch)
                 log["full_cost"].append(_finite_or_none(c))
                 if not math.isfinite(c):

@@ -196,6 +196,17 @@ class PanelSpec:
             raise ValueError(f"the tuning seed {self.tune.seed} must be one of the seeds")
 
 
+def workload(spec: PanelSpec) -> dict:
+    """Epochs a full ``adamlab run`` of ``spec`` trains: tuning (without widenings) and runs."""
+    tune = sum(len(o.lr.exponents()) * (1 if o.momentum is None else len(o.momentum.exponents()))
+               for o in spec.optimizers) * spec.tune.budget_epochs
+    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in spec.seeds)
+    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s)))
+                                       for s in spec.seeds)
+    return {"tune_epochs": tune, "run_epochs": runs, "evaluations": evals,
+            "runs": len(spec.optimizers) * len(spec.seeds)}
+
+
 def spec_from_dict(d: dict) -> PanelSpec:
     """Rebuild a :class:`PanelSpec` from :meth:`PanelSpec.to_dict` (e.g. a result file's spec)."""
     def grid(g):
