@@ -65,7 +65,7 @@ def test_spec_hash_is_stable_and_sensitive():
     assert a.spec_hash() == b.spec_hash() and len(a.spec_hash()) == 64
     # Pinned: the canonical JSON (sorted keys, no spaces) must not change by accident, on any
     # machine; a deliberate change of the spec format bumps specs.ENGINE_VERSION.
-    assert a.spec_hash() == "5c3ba8531259f5ba70d9e70e9b06dad202cf45d3133fbc610c8aa4bf8b6d130b" \
+    assert a.spec_hash() == "4cfded06869a4d4780a525e2121db05620166baabd4fa0faa451b448d0070b56" \
         or pytest.fail(f"tiny spec hash changed: {a.spec_hash()}")
     assert tiny(model=ModelSpec("logreg", sizes=(20, 3), weight_decay=2e-3)).spec_hash() \
         != a.spec_hash()
@@ -265,6 +265,24 @@ def test_tuning_with_momentum_records_diverged_points_and_never_chooses_them():
     assert rec["chosen"]["lr"] < 1e9
     assert "lr" not in rec["at_edge"]  # the step-size grid brackets the optimum: no widening
     assert all(w["axis"] == "momentum" for w in rec["widenings"])
+    assert all(0.0 <= p["hyper"]["momentum"] <= 0.999 for p in rec["points"])  # the bounds
+
+
+def test_a_momentum_grid_stops_at_its_bound_and_the_choice_is_flagged():
+    # With μ ≥ 0.9 only and a budget of 2 steps, the best momentum is the lowest of the grid:
+    # it widens down to μ = 0 (the bound), and a choice there is flagged.
+    mu = Grid(-2, -1, per_decade=1, kind="one_minus", k_min=-3, k_max=0)  # μ = 0.99, 0.9
+    spec = tiny(data=DataSpec("synthetic", n_train=200, n_features=20, n_classes=3, subset_seed=1),
+                optimizers=(OptimizerSpec("nag", "Nesterov", Grid(-1, 4, per_decade=1),
+                                          momentum=mu),),
+                tune=TuneSpec(budget_epochs=1, widen_by=1, max_widenings=3))
+    rec = tune_optimizer(spec, "nag", InlineExecutor())
+    moms = rec["final_grid"]["momentum"]
+    assert rec["widenings"][0] == {"axis": "momentum", "side": "low", "added": [0.0]}
+    assert moms == [0.99, 0.9, 0.0]  # stopped at the bound μ = 0 although rounds were left
+    if rec["chosen"]["momentum"] in (min(moms), max(moms)):
+        assert rec["flagged"] and "momentum" in rec["at_edge"]
+    assert rec["widening_rounds"] <= 3
     assert rec["flagged"] == bool(rec["at_edge"])
 
 

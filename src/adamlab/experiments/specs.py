@@ -80,13 +80,15 @@ class Grid:
 
     For the step size the value is α. For momentum (``kind="one_minus"``) it is 1 − μ, so
     μ = 1 − 10**(k/per_decade): k = −2, −3, −4 at per_decade 2 give μ ≈ 0.9, 0.968, 0.99. The
-    grid is widened by whole exponents; ``k_max`` caps it (1 − μ ≤ 1, i.e. μ ≥ 0).
+    grid is widened by whole exponents, within ``k_min`` .. ``k_max`` where they are set (for the
+    momentum grid of the panels: 0.999 ≥ μ ≥ 0).
     """
 
     lo: int
     hi: int
     per_decade: int = 2
     kind: str = "log"  # "log" (the value itself) or "one_minus" (1 − value is log-spaced)
+    k_min: int | None = None
     k_max: int | None = None
 
     def value(self, k: int) -> float:
@@ -227,7 +229,8 @@ ADAM = (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8))
 ADAGRAD = (("eps", 1e-8),)
 RMSPROP = (("beta2", 0.9), ("eps", 1e-8))
 ADADELTA = (("rho", 0.95), ("eps", 1e-6))
-NESTEROV_MU = Grid(-4, -2, per_decade=2, kind="one_minus", k_max=0)  # μ ≈ 0.99, 0.968, 0.9
+#: μ ≈ 0.99, 0.968, 0.9; widened at most to 0.999 and down to 0
+NESTEROV_MU = Grid(-4, -2, per_decade=2, kind="one_minus", k_min=-6, k_max=0)
 
 
 def _fig1_mnist(preset: str) -> PanelSpec:

@@ -7,8 +7,10 @@ criterion is the average minibatch training cost over the last budget epoch (the
 plot); a diverged point scores +inf. The lowest wins (ties: the first in grid order).
 
 If the winner lies on an edge of a grid, the grid is widened on that side by ``widen_by`` exponents
-and the new points are run, at most ``max_widenings`` times. A winner still on an edge afterwards
-(or on a hard bound, μ = 0) is flagged in the record. The record holds the initial grid, the
+and the new points are run, at most ``max_widenings`` times (a momentum grid stops at its bounds,
+0.999 ≥ μ ≥ 0 for the panels). A winner still on an edge afterwards (or on a bound) is flagged in
+the record: ``at_edge`` names the axis and the side in terms of the value (``"high"`` momentum is
+μ near 1). The record holds the initial grid, the
 budget, the criterion, every point's result, the widenings and the choice.
 """
 
@@ -36,6 +38,18 @@ def tune_point(spec: PanelSpec, optimizer: str, hyper: dict) -> dict:
             "wall_seconds": r["wall_seconds"]}
 
 
+def _side(k: int, ks: list) -> str | None:
+    return "low" if k == ks[0] else "high" if k == ks[-1] else None
+
+
+def _label(opt, axis: str, side: str) -> str:
+    """The side in terms of the value: a low exponent of 1 − μ is a high momentum."""
+    grid = opt.lr if axis == "lr" else opt.momentum
+    if grid.kind == "one_minus":
+        return {"low": "high", "high": "low"}[side]
+    return side
+
+
 def _score(point) -> float:
     return math.inf if point["criterion"] is None else point["criterion"]
 
@@ -48,6 +62,7 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
     mom_ks = list(opt.momentum.exponents()) if opt.momentum is not None else [None]
     done: dict = {}
     widenings = []
+    rounds = 0
     while True:
         todo = [(k, j) for k in lr_ks for j in mom_ks if (k, j) not in done]
         futures = {}
@@ -66,40 +81,43 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
             raise TuningError(f"every grid point of {optimizer} on {spec.panel} ({spec.preset}) "
                               f"diverged; widen its grid in adamlab.experiments.specs")
         k, j = best
-        edge = {"lr": "low" if k == lr_ks[0] else "high" if k == lr_ks[-1] else None,
-                "momentum": None}
+        # Edges in exponent terms ("low"/"high" exponent), then the sides that can still grow.
+        at = {"lr": _side(k, lr_ks)}
         if j is not None:
-            edge["momentum"] = "low" if j == mom_ks[0] else "high" if j == mom_ks[-1] else None
+            at["momentum"] = _side(j, mom_ks)
         growable = []
-        if edge["lr"] == "low":
-            growable.append(("lr", "low"))
-        elif edge["lr"] == "high":
-            growable.append(("lr", "high"))
-        if edge["momentum"] == "low":
-            growable.append(("momentum", "low"))
-        elif edge["momentum"] == "high" and (opt.momentum.k_max is None
-                                            or mom_ks[-1] < opt.momentum.k_max):
-            growable.append(("momentum", "high"))
-        if not growable or len(widenings) >= t.max_widenings:
+        for axis, side in at.items():
+            grid = opt.lr if axis == "lr" else opt.momentum
+            ks = lr_ks if axis == "lr" else mom_ks
+            bound = grid.k_min if side == "low" else grid.k_max
+            if side is not None and (bound is None or
+                                     (ks[0] > bound if side == "low" else ks[-1] < bound)):
+                growable.append((axis, side))
+        edge = {axis: _label(opt, axis, side) for axis, side in at.items() if side is not None}
+        if not growable or rounds >= t.max_widenings:
             break
+        rounds += 1
         for axis, side in growable:
+            grid = opt.lr if axis == "lr" else opt.momentum
             ks = lr_ks if axis == "lr" else mom_ks
             if side == "low":
-                new = list(range(ks[0] - t.widen_by, ks[0]))
+                lo = ks[0] - t.widen_by if grid.k_min is None else max(ks[0] - t.widen_by,
+                                                                       grid.k_min)
+                new = list(range(lo, ks[0]))
                 ks[:0] = new
             else:
-                cap = None if axis == "lr" else opt.momentum.k_max
-                top = ks[-1] + t.widen_by if cap is None else min(ks[-1] + t.widen_by, cap)
+                top = ks[-1] + t.widen_by if grid.k_max is None else min(ks[-1] + t.widen_by,
+                                                                         grid.k_max)
                 new = list(range(ks[-1] + 1, top + 1))
                 ks.extend(new)
-            grid = opt.lr if axis == "lr" else opt.momentum
-            widenings.append({"axis": axis, "side": side, "added": [grid.value(q) for q in new]})
+            added = [grid.value(q) for q in new]
+            widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added})
             if say is not None:
-                say(f"tune {spec.panel} {optimizer}: best {axis} on the {side} edge; widened by "
-                    f"{[grid.value(q) for q in new]}")
+                say(f"tune {spec.panel} {optimizer}: best {axis} at the "
+                    f"{_label(opt, axis, side)} end of its grid; widened by {added}")
     keys = [(k, j) for k in lr_ks for j in mom_ks]
     chosen = done[best]
-    at_edge = {a: s for a, s in edge.items() if s is not None}
+    at_edge = edge
     return {
         "panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
         "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
@@ -110,7 +128,7 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
         "final_grid": {"lr": [opt.lr.value(q) for q in lr_ks],
                        "momentum": None if opt.momentum is None
                        else [opt.momentum.value(q) for q in mom_ks]},
-        "widenings": widenings,
+        "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
         "points": [done[kj] for kj in keys],
         "chosen": chosen["hyper"], "chosen_criterion": chosen["criterion"],
         "at_edge": at_edge, "flagged": bool(at_edge),
