@@ -211,6 +211,34 @@ def test_resume_mid_epoch_is_bit_for_bit(tmp_path, make):
     assert fresh["resumed_at_epochs"] == [] and curves(fresh) == curves(whole)
 
 
+def test_run_panel_resume_continues_an_interrupted_run(tmp_path):
+    spec = tiny(epochs=3, optimizers=tiny().optimizers[:1], seeds=(0,))
+    whole = driver.run_panel(spec, InlineExecutor(), tmp_path / "whole")
+    results = tmp_path / "res"
+    chosen = driver.tune_panel(spec, InlineExecutor(), results)["adam"]["chosen"]
+    where = runner.checkpoint_path(store.checkpoints_dir(results), spec, "adam", 0)
+
+    def stop(epoch, step):
+        if (epoch, step) == (2, 2):
+            raise Interrupt
+
+    with pytest.raises(Interrupt):
+        train_run(spec, "adam", chosen, 0, checkpoint_dir=where, on_step=stop)
+    [path] = driver.run_panel(spec, InlineExecutor(), results, resume=True)
+    rec, ref = json.loads(path.read_text()), json.loads(whole[0].read_text())
+    assert rec["resumed_at_epochs"] == [1] and curves(rec) == curves(ref)
+    assert not where.exists()  # the checkpoint goes once the result is written
+
+
+def test_progress_bar_changes_nothing(capsys):
+    pytest.importorskip("tqdm")
+    spec = tiny(epochs=2)
+    quiet = train_run(spec, "adam", {"lr": 1e-2}, 0)
+    shown = train_run(spec, "adam", {"lr": 1e-2}, 0, progress=True)
+    assert curves(shown) == curves(quiet)
+    assert "tiny adam seed0" in capsys.readouterr().err
+
+
 def test_a_checkpoint_of_another_spec_is_refused(tmp_path):
     ck = tmp_path / "ck"
     a = tiny(epochs=2)
@@ -324,8 +352,11 @@ def test_results_carry_provenance_and_stale_ones_are_refused(tmp_path):
         store.load_results(changed, tmp_path)
     with pytest.raises(FileNotFoundError, match="missing"):
         store.load_results(spec, tmp_path, seeds=[0, 1, 2])
-    # a stale tuning record is not reused
+    # a stale tuning record is not reused, and refused where asked for strictly
     assert store.load_tuning(tmp_path, changed, "adam") is None
+    with pytest.raises(store.StaleResultError, match="tune-adam.json"):
+        store.load_tuning(tmp_path, changed, "adam", strict=True)
+    assert store.load_tuning(tmp_path, spec, "adam", strict=True)["chosen"] == rec["hyper"]
 
 
 # ----------------------------------------------------------------------------- executors

@@ -134,6 +134,10 @@ def _guard(fn, args) -> int:
 
     try:
         return fn(args)
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are written, the others continue from their last "
+              "epoch with --resume", file=sys.stderr)
+        return 130
     except KeyError as e:  # an unknown optimizer or seed
         return _err(e.args[0] if e.args else str(e))
     except (SpecError, ValueError, ResultsDirError, CheckpointError, StaleResultError,

@@ -89,13 +89,26 @@ def write_tuning(results: Path, spec: PanelSpec, record: dict) -> Path:
     return path
 
 
-def load_tuning(results: Path, spec: PanelSpec, optimizer: str) -> dict | None:
-    """The tuning record of ``optimizer``, or None if there is none or it is stale."""
-    path = tuning_path(results, spec, optimizer)
+def load_tuning(results, spec: PanelSpec, optimizer: str, *, strict: bool = False) -> dict | None:
+    """The tuning record of ``optimizer``, or None if there is none or it is stale.
+
+    With ``strict=True`` (for the notebooks) a missing record raises ``FileNotFoundError`` and a
+    stale one :class:`StaleResultError`.
+    """
+    path = tuning_path(results_dir(results), spec, optimizer)
     if not path.is_file():
+        if strict:
+            raise FileNotFoundError(f"no tuning record {path}. Run: adamlab tune {spec.panel} "
+                                    f"--preset {spec.preset}")
         return None
     rec = json.loads(path.read_text(encoding="utf-8"))
-    return rec if rec.get("spec_hash") == spec.spec_hash() else None
+    if rec.get("spec_hash") == spec.spec_hash():
+        return rec
+    if strict:
+        raise StaleResultError(f"stale tuning record {path} (spec hash "
+                               f"{str(rec.get('spec_hash'))[:12]}, current {spec.spec_hash()[:12]}"
+                               f"). Rerun: adamlab tune {spec.panel} --preset {spec.preset}")
+    return None
 
 
 def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None) -> Path:

@@ -262,8 +262,12 @@ def _restore(where: Path, meta, ident, model, opt, gens) -> None:
         if key.startswith("opt/"):
             _, name, slot = key.split("/", 2)
             state.setdefault(name, {})[slot] = a
-    opt.load_state_dict({"optimizer": meta["optimizer_class"], "t": int(meta["t"]),
-                         "state": state, "hyperparams": opt.hyperparams()})
+    try:
+        opt.load_state_dict({"optimizer": meta["optimizer_class"], "t": int(meta["t"]),
+                             "state": state, "hyperparams": opt.hyperparams()})
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"the optimizer state in {where} cannot be restored: {e}; delete "
+                              f"{where} to start this run afresh") from None
     for k, g in gens.items():
         g.bit_generator.state = meta["rng"][k]
 
@@ -360,7 +364,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                     else:
                         try:
                             opt.update(model.params, model.grads)
-                        except FloatingPointError as e:
+                        except (FloatingPointError, OverflowError) as e:  # non-finite grads
                             reason = str(e)
                 if reason is not None:
                     log["diverged"] = {"epoch": epoch, "step": step, "reason": reason}
