@@ -197,18 +197,25 @@ def test_resume_mid_epoch_is_bit_for_bit(tmp_path, make):
 
     ck = tmp_path / "ck"
     with pytest.raises(Interrupt):
-        train_run(spec, "adam", hyper, 1, checkpoint_dir=ck, on_step=stop)
+        train_run(spec, "adam", hyper, 1, checkpoint_dir=ck, on_step=stop,
+                  checkpoint_every_s=0)
     meta = json.loads((ck / "checkpoint.json").read_text())
     assert meta["epoch"] == 2 and set(meta["rng"]) == {"init", "order", "dropout"}
     assert sorted(p.name for p in ck.iterdir()) == ["checkpoint.json", "state-00002.npz"]
     with np.load(ck / meta["npz"], allow_pickle=False) as z:
         assert any(k.startswith("opt/") for k in z.files)
-    resumed = train_run(spec, "adam", hyper, 1, checkpoint_dir=ck, resume=True)
+    resumed = train_run(spec, "adam", hyper, 1, checkpoint_dir=ck, resume=True,
+                        checkpoint_every_s=0)
     assert resumed["resumed_at_epochs"] == [2]
     assert curves(resumed) == curves(whole)
     # without --resume the checkpoint is ignored and overwritten: a fresh run
-    fresh = train_run(spec, "adam", hyper, 1, checkpoint_dir=ck)
+    fresh = train_run(spec, "adam", hyper, 1, checkpoint_dir=ck, checkpoint_every_s=0)
     assert fresh["resumed_at_epochs"] == [] and curves(fresh) == curves(whole)
+    assert json.loads((ck / "checkpoint.json").read_text())["epoch"] == 4
+    # by default a checkpoint waits for 30 s to pass: none of these short epochs writes one
+    quiet = tmp_path / "quiet"
+    train_run(spec, "adam", hyper, 1, checkpoint_dir=quiet)
+    assert not quiet.exists()
 
 
 def test_run_panel_resume_continues_an_interrupted_run(tmp_path):
@@ -223,7 +230,8 @@ def test_run_panel_resume_continues_an_interrupted_run(tmp_path):
             raise Interrupt
 
     with pytest.raises(Interrupt):
-        train_run(spec, "adam", chosen, 0, checkpoint_dir=where, on_step=stop)
+        train_run(spec, "adam", chosen, 0, checkpoint_dir=where, on_step=stop,
+                  checkpoint_every_s=0)
     [path] = driver.run_panel(spec, InlineExecutor(), results, resume=True)
     rec, ref = json.loads(path.read_text()), json.loads(whole[0].read_text())
     assert rec["resumed_at_epochs"] == [1] and curves(rec) == curves(ref)
@@ -243,7 +251,7 @@ def test_a_checkpoint_of_another_spec_is_refused(tmp_path):
     ck = tmp_path / "ck"
     a = tiny(epochs=2)
     b = tiny(epochs=2, model=ModelSpec("logreg", sizes=(20, 3), weight_decay=5e-3))
-    train_run(a, "adam", {"lr": 1e-3}, 0, checkpoint_dir=ck)
+    train_run(a, "adam", {"lr": 1e-3}, 0, checkpoint_dir=ck, checkpoint_every_s=0)
     with pytest.raises(CheckpointError, match="spec_hash.*another|another.*spec_hash"):
         train_run(b, "adam", {"lr": 1e-3}, 0, checkpoint_dir=ck, resume=True)
     with pytest.raises(CheckpointError, match="hyper"):
