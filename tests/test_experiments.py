@@ -144,12 +144,12 @@ def test_runner_logs_the_epoch_average_and_the_full_cost(tmp_path):
     assert run["full_cost"] == full
     assert run["diverged"] is None and run["completed_epochs"] == 4
     assert full[-1] < full[0] - 0.3  # it learns
-    # the full cost has no dropout and includes the L2 term
+    # the full cost includes the L2 term, logged apart as well
     lam = spec.model.weight_decay
     w = model.params["fc.W"]
-    assert math.isclose(full[-1] - runner.penalty(model),
-                        full[-1] - 0.5 * lam * float(np.sum(w.astype(np.float64) ** 2)),
-                        rel_tol=1e-5)
+    assert math.isclose(run["full_penalty"][-1],
+                        0.5 * lam * float(np.sum(w.astype(np.float64) ** 2)), rel_tol=1e-5)
+    assert 0 < run["full_penalty"][-1] < run["full_cost"][-1]
 
 
 def test_shared_initialisation_and_seeded_streams():
@@ -355,6 +355,10 @@ def test_results_carry_provenance_and_stale_ones_are_refused(tmp_path):
                                 force=True)) == 2
     loaded = store.load_results(spec, tmp_path)
     assert set(loaded) == {(o, s) for o in ("adam", "sgdnesterov") for s in (0, 1)}
+    mean, lo, hi, n = store.seed_band(loaded, "adam")
+    runs = np.array([loaded[("adam", s)]["train_cost"] for s in (0, 1)])
+    assert n == 2 and np.array_equal(lo, runs.min(0)) and np.array_equal(hi, runs.max(0))
+    assert np.allclose(mean, runs.mean(0)) and (lo < hi).all()
     changed = tiny(epochs=2, model=ModelSpec("logreg", sizes=(20, 3), weight_decay=1e-2))
     with pytest.raises(store.StaleResultError, match="adam-seed0.json"):
         store.load_results(changed, tmp_path)

@@ -26,7 +26,7 @@ from .specs import PanelSpec, get_spec, PANELS, PRESETS
 
 __all__ = ["results_dir", "checkpoints_dir", "result_path", "tuning_path", "write_result",
            "write_tuning", "load_tuning", "load_results", "StaleResultError", "scan",
-           "check_writable", "ResultsDirError"]
+           "check_writable", "ResultsDirError", "seed_band"]
 
 
 class StaleResultError(RuntimeError):
@@ -180,3 +180,19 @@ def scan(results=None) -> list[dict]:
                          "optimizers": [o.name for o in spec.optimizers],
                          "epochs": spec.epochs, "seeds": list(spec.seeds)})
     return rows
+
+
+def seed_band(records: dict, optimizer: str, key: str = "train_cost"):
+    """Mean, min and max over seeds of the curve ``key`` of ``optimizer``, and the seed count.
+
+    ``records`` is :func:`load_results`' dict. Curves are cut to the shortest among the seeds (a
+    diverged seed, or seeds run over fewer epochs); returns NumPy arrays ``(mean, lo, hi)`` and n.
+    """
+    import numpy as np
+
+    runs = [r for (name, _), r in sorted(records.items()) if name == optimizer]
+    if not runs:
+        raise KeyError(f"no results of {optimizer!r}")
+    n = min(len(r[key]) for r in runs)
+    a = np.array([[np.nan if v is None else v for v in r[key][:n]] for r in runs], dtype=float)
+    return a.mean(axis=0), a.min(axis=0), a.max(axis=0), len(runs)

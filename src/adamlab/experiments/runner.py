@@ -8,6 +8,8 @@ What is logged (what the §6 figures plot):
 * ``full_cost``: the cost on the whole training set without dropout, at the epochs
   ``full_cost_epochs`` of :meth:`~adamlab.experiments.specs.PanelSpec.eval_epochs` (0 = the
   initialisation);
+* ``full_penalty``: the (λ/2)‖W‖² part of each ``full_cost`` (the negative log-likelihood that
+  Figure 1 plots is the difference);
 * timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
   ``eval_seconds`` (each evaluation).
 
@@ -62,26 +64,38 @@ class CheckpointError(RuntimeError):
 _DATA: dict = {}
 
 
+def _synthetic(data):
+    rng = np.random.default_rng(data.subset_seed)
+    centers = rng.standard_normal((data.n_classes, data.n_features))
+    y = rng.integers(0, data.n_classes, data.n_train)
+    x = centers[y] + 2.0 * rng.standard_normal((data.n_train, data.n_features))
+    return x.astype(np.float32), y
+
+
+def _mnist(data):
+    from ..data import load_mnist
+    m = load_mnist()
+    return m.x_train, m.y_train
+
+
+def _imdb(data):
+    from ..data import load_imdb_bow
+    d = load_imdb_bow(data.num_words)
+    return d.x_train, d.y_train
+
+
+#: dataset name -> loader(DataSpec) -> (x_train, y_train). Later panels add theirs (CIFAR-10 for
+#: Figure 3). ``synthetic`` draws its own ``n_train`` examples; the others are subset below.
+DATASETS = {"synthetic": _synthetic, "mnist": _mnist, "imdb": _imdb}
+
+
 def load_data(data) -> tuple:
     """``(x, y)`` of a :class:`~adamlab.experiments.specs.DataSpec`, cached per process."""
     if data in _DATA:
         return _DATA[data]
-    if data.dataset == "synthetic":
-        rng = np.random.default_rng(data.subset_seed)
-        centers = rng.standard_normal((data.n_classes, data.n_features))
-        y = rng.integers(0, data.n_classes, data.n_train)
-        x = (centers[y] + 2.0 * rng.standard_normal((data.n_train, data.n_features)))
-        x = x.astype(np.float32)
-    elif data.dataset == "mnist":
-        from ..data import load_mnist
-        m = load_mnist()
-        x, y = m.x_train, m.y_train
-    elif data.dataset == "imdb":
-        from ..data import load_imdb_bow
-        d = load_imdb_bow(data.num_words)
-        x, y = d.x_train, d.y_train
-    else:
-        raise ValueError(f"unknown dataset {data.dataset!r}")
+    if data.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {data.dataset!r}; known: {', '.join(DATASETS)}")
+    x, y = DATASETS[data.dataset](data)
     if data.dataset != "synthetic" and data.n_train is not None:
         n = x.shape[0]
         if not 1 <= data.n_train <= n:
@@ -110,19 +124,34 @@ def generators(spec: PanelSpec, seed: int, optimizer: str) -> dict[str, np.rando
             "dropout": np.random.default_rng(dropout)}
 
 
+def _logreg(m, p_in, p_hid, init):
+    return LogisticRegression(m.sizes[0], m.sizes[1], weight_decay=m.weight_decay, rng=init)
+
+
+def _sparse_logreg(m, p_in, p_hid, init):
+    return SparseLogisticRegression(m.sizes[0], input_dropout=p_in, weight_decay=m.weight_decay,
+                                    rng=init)
+
+
+def _mlp(m, p_in, p_hid, init):
+    return MLP(m.sizes, input_dropout=p_in, hidden_dropout=p_hid, weight_decay=m.weight_decay,
+               rng=init)
+
+
+#: model kind -> builder(ModelSpec, input dropout, hidden dropout, init generator). Later panels
+#: add theirs (the CNN of Figure 3, the VAE of Figure 4); any :class:`~adamlab.models.base.Model`
+#: with ``loss_and_grads``, ``forward(train=False)`` and ``loss`` works with the runner.
+MODELS = {"logreg": _logreg, "sparse_logreg": _sparse_logreg, "mlp": _mlp}
+
+
 def build_model(spec: PanelSpec, opt: OptimizerSpec, init: np.random.Generator):
+    """The panel's model, its dropout on unless the curve ``opt`` has ``dropout=False``."""
     m = spec.model
+    if m.kind not in MODELS:
+        raise ValueError(f"unknown model kind {m.kind!r}; known: {', '.join(MODELS)}")
     p_in = m.input_dropout if opt.dropout else 0.0
     p_hid = m.hidden_dropout if opt.dropout else 0.0
-    if m.kind == "logreg":
-        return LogisticRegression(m.sizes[0], m.sizes[1], weight_decay=m.weight_decay, rng=init)
-    if m.kind == "sparse_logreg":
-        return SparseLogisticRegression(m.sizes[0], input_dropout=p_in,
-                                        weight_decay=m.weight_decay, rng=init)
-    if m.kind == "mlp":
-        return MLP(m.sizes, input_dropout=p_in, hidden_dropout=p_hid,
-                   weight_decay=m.weight_decay, rng=init)
-    raise ValueError(f"unknown model kind {m.kind!r}")
+    return MODELS[m.kind](m, p_in, p_hid, init)
 
 
 def build_optimizer(opt: OptimizerSpec, hyper: dict):
@@ -336,7 +365,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     where = None if checkpoint_dir is None else Path(checkpoint_dir)
 
     log = {"train_cost": [], "full_cost_epochs": [], "full_cost": [], "epoch_seconds": [],
-           "eval_seconds": [], "diverged": None, "resumed_at_epochs": []}
+           "full_penalty": [], "eval_seconds": [], "diverged": None, "resumed_at_epochs": []}
     start = 0
     meta = read_checkpoint(where) if (where is not None and resume) else None
     if meta is not None:
@@ -348,6 +377,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
         t0 = time.perf_counter()
         log["full_cost_epochs"].append(0)
         log["full_cost"].append(_finite_or_none(full_cost(model, x, y)))
+        log["full_penalty"].append(_finite_or_none(penalty(model)))
         log["eval_seconds"].append(time.perf_counter() - t0)
 
     bar = _bar(progress, epochs, start, f"{spec.panel} {optimizer} seed{seed}", position)
@@ -386,9 +416,11 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                 t1 = time.perf_counter()
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
                     c = full_cost(model, x, y)
+                    pen = penalty(model)
                 log["eval_seconds"].append(time.perf_counter() - t1)
                 log["full_cost_epochs"].append(epoch)
                 log["full_cost"].append(_finite_or_none(c))
+                log["full_penalty"].append(_finite_or_none(pen))
                 if not math.isfinite(c):
                     log["diverged"] = {"epoch": epoch, "step": None,
                                        "reason": f"non-finite full training cost {c}"}
