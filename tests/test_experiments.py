@@ -285,6 +285,7 @@ def test_tuning_records_every_point_and_widens_an_edge():
     # step sizes too small barely move the cost: the criterion falls along the initial grid
     assert crits[0] > crits[5]
     assert rec["budget_epochs"] == 2 and rec["criterion"] == "train_cost_last_epoch"
+    assert rec["machine"]["cpu_model"] and rec["wall_seconds"] > 0
     assert rec["flagged"] == bool(rec["at_edge"])
 
 

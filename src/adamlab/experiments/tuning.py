@@ -35,7 +35,7 @@ def tune_point(spec: PanelSpec, optimizer: str, hyper: dict) -> dict:
     return {"hyper": r["hyper"], "criterion": crit if math.isfinite(crit) else None,
             "diverged": r["diverged"], "train_cost": r["train_cost"],
             "full_cost_epochs": r["full_cost_epochs"], "full_cost": r["full_cost"],
-            "wall_seconds": r["wall_seconds"]}
+            "wall_seconds": r["wall_seconds"], "machine": r["machine"]}
 
 
 def _side(k: int, ks: list) -> str | None:
@@ -116,6 +116,7 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
                 say(f"tune {spec.panel} {optimizer}: best {axis} at the "
                     f"{_label(opt, axis, side)} end of its grid; widened by {added}")
     keys = [(k, j) for k in lr_ks for j in mom_ks]
+    machines = [done[kj].pop("machine") for kj in done]
     chosen = done[best]
     at_edge = edge
     return {
@@ -132,4 +133,6 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
         "points": [done[kj] for kj in keys],
         "chosen": chosen["hyper"], "chosen_criterion": chosen["criterion"],
         "at_edge": at_edge, "flagged": bool(at_edge),
+        "wall_seconds": sum(p["wall_seconds"] for p in done.values()),
+        "machine": machines[0], "worker_pids": sorted({m["pid"] for m in machines}),
     }
