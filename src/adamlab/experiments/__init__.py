@@ -10,27 +10,31 @@
 * :mod:`~adamlab.experiments.cli`: ``adamlab list | run | tune | status``.
 
 Scale and wall time, measured with ``benchmarks/bench_runner.py`` on the project machine (2 cores
-of an AMD EPYC shared with other jobs; 1-minute load average 4-10 during the measurements, so
-the times swing by 3x between runs). Per epoch on one core, one BLAS thread, Adam:
+of an AMD EPYC shared with other jobs). The quiet column is a run at a 1-minute load average of 3
+(the machine's own 2 cores plus one other job); under load 5-10 the times were up to 3x longer.
+Per epoch on one core, one BLAS thread, Adam; evaluation = one full-training-set cost:
 
-=========== ============ ============= ========================= ================================
-panel       epoch        evaluation    paper preset (epochs)     estimate, one core
-=========== ============ ============= ========================= ================================
-fig1-mnist  0.1-0.6 s    0.04-0.1 s    105 tuning + 405 runs     2-5 min
-fig1-imdb   0.1-0.2 s    0.02 s        245 tuning + 2400 runs    5-10 min
-fig2a-mlp   7.6-28 s     1.5-10 s      144 tuning + 1200 runs    3-11 h
-=========== ============ ============= ========================= ================================
+=========== ================== ============ ========================== =========================
+panel       epoch (quiet/load)  evaluation   paper preset               estimate: 1 core, 2 cores
+=========== ================== ============ ========================== =========================
+fig1-mnist  0.11 s / 0.4-0.6 s  0.04-0.1 s   105 tuning + 405 epochs    1.3 min, 0.7 min (quiet)
+fig1-imdb   0.1-0.2 s (load)    0.02 s       245 tuning + 2400 epochs   5-10 min, 3-5 min
+fig2a-mlp   8.5 s / 23-28 s     2.3-10 s     144 tuning + 1200 epochs   3.3 h, 1.75 h (quiet)
+=========== ================== ============ ========================== =========================
 
-(7.6 s per MLP epoch is 469 steps at the 61.6 steps/s measured at a quiet moment; 23-28 s at
-load 5-10.) On two idle cores, two worker processes halve these; on the loaded machine two
-processes gave 1.04-1.06x the throughput of one, and one process with two BLAS threads was 2-5x
-*slower* than with one (29 and 3.7 steps/s against 62 and 20), so processes with one BLAS
-thread each are the default. Each worker also loads its data once (MNIST ~1.5 s, IMDB ~3 s). The
-longest single run is a 200-epoch Fig 2a run: 25 min to 1.6 h of one core, plus 21 evaluations.
-The runner adds 0-3% to the MLP's own step (ratio 0.97-1.03); for the logistic regressions,
-whose step takes only 0.15-0.6 ms, gathering each minibatch's 128 random rows is 15-30% of a
-step and the ratio is 1.3-1.5. The quick presets took, with 2 workers on the loaded machine:
-fig1-mnist 18 s, fig1-imdb 27 s, fig2a-mlp see the report of issue 12.
+Counts: tuning epochs are grid points × budget without widenings (each widening round adds
+2 points per widened axis); the runs are every optimizer × seed (Fig 2a: seed 0 over 200 epochs,
+seeds 1 and 2 over the first 20). Processes or threads, MLP steps per second (quiet): 1 process
+with 1 BLAS thread 64.5; 2 processes with 1 thread each 120.2 (1.86x); 1 process with 2 BLAS
+threads 65.8 (1.02x). So the default is one worker process per core, one BLAS thread each. Each
+worker also loads its data once (MNIST ~1.5 s, IMDB ~3 s). The longest single run, a 200-epoch
+Fig 2a run, takes about 30 min of one core plus 21 evaluations (quiet).
+
+Runner overhead (epoch time over steps × the model's own step on a fixed minibatch, interleaved):
+0.97-1.03 for the MLP (target ≤ 1.05 met); 1.3-1.5 for the logistic regressions, whose step takes
+only 0.15-0.6 ms, so that gathering the 128 random rows of each minibatch (0.02-0.07 s per epoch)
+is 15-30% of a step. The quick presets took, with 2 workers on the loaded machine: fig1-mnist
+18 s, fig1-imdb 27 s, fig2a-mlp 92 s (51 s of CPU in all, so about 30 s on 2 idle cores).
 
 Names are imported lazily (PEP 562), so that ``import adamlab.experiments.executors`` in a fresh
 worker process does not import NumPy before the worker has set its BLAS thread count.
