@@ -424,7 +424,9 @@ def test_cli_bad_input_exits_non_zero(tmp_path, capsys, monkeypatch):
     assert main(["run", "fig1-mnist", "--optimizer", "lbfgs", "--results", str(tmp_path)]) == 2
     assert "no optimizer 'lbfgs'" in capsys.readouterr().err
     assert main(["run", "fig1-mnist", "--seed", "9", "--workers", "1",
-                 "--results", str(tmp_path)]) in (2,)
+                 "--results", str(tmp_path)]) == 2
+    assert "no seed 9" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # nothing is created for a refused command
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     assert main(["run", "fig1-mnist", "--results", str(blocker / "res")]) == 2
@@ -433,6 +435,16 @@ def test_cli_bad_input_exits_non_zero(tmp_path, capsys, monkeypatch):
     assert main(["run", "fig1-mnist", "--scheduler", "tcp://127.0.0.1:9", "--workers", "1",
                  "--results", str(tmp_path)]) == 2
     assert "scheduler" in capsys.readouterr().err
+
+
+def test_cli_names_missing_data(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path / "no-data"))
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "1")
+    monkeypatch.setattr(runner, "_DATA", {})
+    assert main(["run", "fig1-mnist", "--optimizer", "adam", "--workers", "1",
+                 "--results", str(tmp_path / "res")]) == 2
+    err = capsys.readouterr().err
+    assert "adamlab data fetch" in err and "Traceback" not in err
 
 
 def test_cli_refuses_a_checkpoint_of_another_spec(tmp_path, capsys):

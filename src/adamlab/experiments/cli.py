@@ -118,6 +118,8 @@ def _setup(args):
     spec = get_spec(args.panel, args.preset)
     for name in args.optimizer or ():
         spec.optimizer(name)
+    for seed in getattr(args, "seed", None) or ():
+        spec.epochs_of(seed)
     if args.workers is not None and args.workers < 1:
         raise ValueError(f"--workers must be at least 1, got {args.workers}")
     root = results_dir(args.results)
@@ -127,6 +129,7 @@ def _setup(args):
 
 
 def _guard(fn, args) -> int:
+    from ..data import DataError
     from .results import ResultsDirError, StaleResultError
     from .runner import CheckpointError
     from .specs import SpecError
@@ -140,6 +143,8 @@ def _guard(fn, args) -> int:
         return 130
     except KeyError as e:  # an unknown optimizer or seed
         return _err(e.args[0] if e.args else str(e))
+    except DataError as e:  # missing or corrupt data, in this process or in a worker
+        return _err(str(e))
     except (SpecError, ValueError, ResultsDirError, CheckpointError, StaleResultError,
             TuningError, RuntimeError) as e:
         return _err(str(e))
