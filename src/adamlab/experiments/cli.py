@@ -14,7 +14,6 @@ This module imports nothing heavy: ``adamlab --help`` stays fast.
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
