@@ -9,7 +9,8 @@
   installed, so the variables are the only lever, and they act only before NumPy is loaded.
 * :func:`dask_executor`: ``dask.distributed.Client(address).get_executor()``; Dask's nanny starts
   workers with ``OMP_NUM_THREADS=MKL_NUM_THREADS=OPENBLAS_NUM_THREADS=1`` by default
-  (``distributed.nanny.pre-spawn-environ``).
+  (``distributed.nanny.pre-spawn-environ``); the runner then also makes ``adamlab.optim``
+  update with one thread.
 
 Workers return results to the caller, which writes them: no shared filesystem is needed.
 """

@@ -350,6 +350,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     """
     from .provenance import machine_info
 
+    _match_blas_threads()
     opt_spec = spec.optimizer(optimizer)
     if epochs is None:
         epochs = spec.epochs_of(seed)
@@ -440,6 +441,14 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
             "completed_epochs": len(log["train_cost"]), **log,
             "steps_per_epoch": -(-n // batch), "n_train": int(n),
             "wall_seconds": time.perf_counter() - t_run, "machine": machine_info()}
+
+
+def _match_blas_threads() -> None:
+    """A worker with one BLAS thread (a Dask nanny sets ``OPENBLAS_NUM_THREADS=1``) also updates
+    with one thread, unless ``ADAMLAB_NUM_THREADS`` says otherwise (results do not change)."""
+    if not os.environ.get("ADAMLAB_NUM_THREADS") and os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        if optim.get_num_threads() != 1:
+            optim.set_num_threads(1)
 
 
 def _finite_or_none(v: float):
