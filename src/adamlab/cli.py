@@ -98,6 +98,10 @@ def _some(paths: list[str], shown: int = 3) -> str:
 
 COMMANDS = [_add_data]
 
+from .experiments.cli import COMMANDS as _EXPERIMENT_COMMANDS  # noqa: E402 - list, run, tune, status
+
+COMMANDS += _EXPERIMENT_COMMANDS
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adamlab", description="Adam (Kingma & Ba, 2015), executable.")

@@ -1,0 +1,204 @@
+"""``adamlab list | run | tune | status``: the §6 experiments from the command line.
+
+    adamlab list                                   panels, presets, which results exist, stale or not
+    adamlab tune PANEL [--preset P] [--optimizer NAME ...]
+    adamlab run PANEL [--preset P] [--optimizer NAME ...] [--seed K ...] [--resume] [--force]
+                      [--workers N | --scheduler ADDRESS]
+    adamlab status                                 runs in progress (checkpoints) and results
+
+Every command takes ``--results DIR`` (default: see :func:`adamlab.experiments.results.results_dir`).
+Errors (an unknown panel, preset, optimizer or seed, a results folder that cannot be written, a
+checkpoint of another experiment, an unreachable scheduler) print one line on stderr and exit 2.
+This module imports nothing heavy: ``adamlab --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp")  # kept equal to specs.PANELS by a test
+PRESET_NAMES = ("quick", "paper")
+
+
+def _common(p) -> None:
+    p.add_argument("--results", metavar="DIR", default=None,
+                   help="results folder (default: results/ of the checkout, or $ADAMLAB_RESULTS)")
+
+
+def _panel_args(p) -> None:
+    p.add_argument("panel", choices=PANEL_NAMES, help="the figure panel")
+    p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
+                   help="quick (subsets, few epochs) or paper (the paper's scale); default quick")
+    p.add_argument("--optimizer", action="append", metavar="NAME",
+                   help="only this optimizer (repeatable; default: all of the panel's)")
+    _exec_args(p)
+    _common(p)
+
+
+def _exec_args(p) -> None:
+    p.add_argument("--workers", type=int, default=None, metavar="N",
+                   help="local worker processes, one BLAS thread each (default: the number of "
+                        "cores; 1 runs in this process)")
+    p.add_argument("--scheduler", metavar="ADDRESS", default=None,
+                   help="run on a Dask distributed cluster (e.g. tcp://host:8786)")
+
+
+def _add_list(sub) -> None:
+    p = sub.add_parser("list", help="the experiment panels, their presets and their results")
+    _common(p)
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=_cmd_list)
+
+
+def _add_run(sub) -> None:
+    p = sub.add_parser("run", help="tune (if needed) and run a panel's experiments")
+    _panel_args(p)
+    p.add_argument("--seed", type=int, action="append", metavar="K",
+                   help="only this seed (repeatable; default: all of the preset's)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue interrupted runs from their checkpoints")
+    p.add_argument("--force", action="store_true",
+                   help="rerun runs that already have a fresh result (default: skip them)")
+    p.set_defaults(func=_cmd_run)
+
+
+def _add_tune(sub) -> None:
+    p = sub.add_parser("tune", help="the step-size search of a panel (rewrites its tuning records)")
+    _panel_args(p)
+    p.set_defaults(func=_cmd_tune)
+
+
+def _add_status(sub) -> None:
+    p = sub.add_parser("status", help="runs in progress (checkpoints) and results written")
+    _common(p)
+    p.set_defaults(func=_cmd_status)
+
+
+COMMANDS = [_add_list, _add_run, _add_tune, _add_status]
+
+
+# ----------------------------------------------------------------------------- handlers
+
+
+def _err(msg: str) -> int:
+    print(f"error: {msg}", file=sys.stderr)
+    return 2
+
+
+def _say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def _cmd_list(args) -> int:
+    from .results import results_dir, scan
+
+    root = results_dir(args.results)
+    rows = scan(args.results)
+    if args.json:
+        print(json.dumps({"results": str(root), "panels": rows}, indent=1))
+        return 0
+    print(f"results folder: {root}")
+    print(f"{'panel':11s} {'preset':6s} {'spec hash':12s} {'epochs':>6s} {'seeds':>5s} "
+          f"{'tuned':>7s} {'results':>9s} {'stale':>5s}  optimizers")
+    for r in rows:
+        print(f"{r['panel']:11s} {r['preset']:6s} {r['hash']:12s} {r['epochs']:6d} "
+              f"{len(r['seeds']):5d} {r['tuned']:3d}/{len(r['optimizers']):<3d} "
+              f"{r['fresh']:4d}/{r['expected']:<4d} {r['stale']:5d}  {', '.join(r['optimizers'])}")
+    return 0
+
+
+def _setup(args):
+    """(spec, results folder, executor, workers) or raise ValueError/KeyError with the message."""
+    from .executors import default_workers, make_executor
+    from .results import check_writable, panel_dir, results_dir
+    from .specs import get_spec
+
+    spec = get_spec(args.panel, args.preset)
+    for name in args.optimizer or ():
+        spec.optimizer(name)
+    for seed in getattr(args, "seed", None) or ():
+        spec.epochs_of(seed)
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be at least 1, got {args.workers}")
+    root = results_dir(args.results)
+    check_writable(panel_dir(root, spec))
+    workers = args.workers if args.workers is not None else default_workers()
+    return spec, root, make_executor(workers, args.scheduler), workers
+
+
+def _guard(fn, args) -> int:
+    from ..data import DataError
+    from .results import ResultsDirError, StaleResultError
+    from .runner import CheckpointError
+    from .specs import SpecError
+    from .tuning import TuningError
+
+    try:
+        return fn(args)
+    except KeyboardInterrupt:
+        print("interrupted; finished runs are written, the others continue from their last "
+              "epoch with --resume", file=sys.stderr)
+        return 130
+    except KeyError as e:  # an unknown optimizer or seed
+        return _err(e.args[0] if e.args else str(e))
+    except DataError as e:  # missing or corrupt data, in this process or in a worker
+        return _err(str(e))
+    except (SpecError, ValueError, ResultsDirError, CheckpointError, StaleResultError,
+            TuningError, RuntimeError) as e:
+        return _err(str(e))
+
+
+def _cmd_run(args) -> int:
+    return _guard(_run, args)
+
+
+def _run(args) -> int:
+    from .driver import run_panel
+    from .runner import want_progress
+
+    spec, root, ex, workers = _setup(args)
+    with ex:
+        run_panel(spec, ex, root, optimizers=args.optimizer, seeds=args.seed,
+                  resume=args.resume, force=args.force, progress=want_progress(), workers=workers, say=_say)
+    return 0
+
+
+def _cmd_tune(args) -> int:
+    return _guard(_tune, args)
+
+
+def _tune(args) -> int:
+    from .driver import tune_panel
+
+    spec, root, ex, _ = _setup(args)
+    with ex:
+        tune_panel(spec, ex, root, optimizers=args.optimizer, retune=True, say=_say)
+    return 0
+
+
+def _cmd_status(args) -> int:
+    from .executors import default_workers
+    from .results import checkpoints_dir, results_dir, scan
+
+    root = results_dir(args.results)
+    ck = checkpoints_dir(root)
+    print(f"results folder: {root}\ncheckpoints:    {ck}\ncores: {default_workers()}")
+    running = sorted(ck.glob("*/*/*/checkpoint.json")) if ck.is_dir() else []
+    if running:
+        print("runs with a checkpoint (interrupted or in progress; continue with --resume):")
+    for p in running:
+        try:
+            meta = json.loads(p.read_text(encoding="utf-8"))
+            ident = meta["identity"]
+            print(f"  {ident['panel']} {ident['preset']} {ident['optimizer']} seed "
+                  f"{ident['seed']}: epoch {meta['epoch']}/{ident['epochs']}")
+        except (OSError, ValueError, KeyError) as e:
+            print(f"  {p.parent}: unreadable checkpoint ({e})")
+    if not running:
+        print("no run in progress")
+    for r in scan(args.results):
+        if r["fresh"] or r["stale"] or r["tuned"]:
+            print(f"{r['panel']} {r['preset']}: {r['fresh']}/{r['expected']} results, "
+                  f"{r['stale']} stale, {r['tuned']}/{len(r['optimizers'])} tuned")
+    return 0

@@ -1,0 +1,455 @@
+"""The runner: one (panel, optimizer, hyper-parameters, seed) training run, resumable bit for bit.
+
+What is logged (what the §6 figures plot):
+
+* ``train_cost[e-1]``: the average minibatch training cost over epoch ``e`` (the mean cross-entropy
+  plus (λ/2)‖W‖², with dropout on where the curve has it), weighted by minibatch size, i.e. the
+  average of the cost each step minimised;
+* ``full_cost``: the cost on the whole training set without dropout, at the epochs
+  ``full_cost_epochs`` of :meth:`~adamlab.experiments.specs.PanelSpec.eval_epochs` (0 = the
+  initialisation);
+* ``full_penalty``: the (λ/2)‖W‖² part of each ``full_cost`` (the negative log-likelihood that
+  Figure 1 plots is the difference);
+* timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
+  ``eval_seconds`` (each evaluation).
+
+A run whose cost or gradient becomes non-finite is stopped and recorded as diverged (the epoch, the
+step and the reason), never dropped: its curves hold the epochs it completed.
+
+Each epoch visits the training set in the order of a fresh permutation drawn from the run's
+data-order generator; a minibatch is gathered by indexing with 128 positions of it (a copy of the
+minibatch only, never of the set). Dropout masks come from the run's dropout generator.
+
+Checkpoints (``checkpoint_dir``): at the end of an epoch (every epoch, or the first epoch end
+``checkpoint_every_s`` seconds after the last checkpoint) the parameters and the optimizer's state go to
+``state-<epoch>.npz`` and everything else (identity of the run, step counter, the generators'
+``bit_generator.state``, the log) to ``checkpoint.json``, each written to a temporary file and moved
+into place with ``os.replace``; the JSON, written last, names its ``.npz``, so a crash between the
+two leaves the previous checkpoint valid. Nothing is pickled (``np.load(allow_pickle=False)``). A
+resumed run repeats the interrupted epoch from its start with the generators as they were, so it
+produces exactly the numbers of an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .. import optim
+from ..models import MLP, LogisticRegression, SparseLogisticRegression
+from ..models.base import as_minibatch
+from .specs import OptimizerSpec, PanelSpec
+
+__all__ = ["train_run", "load_data", "build_model", "build_optimizer", "generators",
+           "full_cost", "CheckpointError", "checkpoint_path", "hyper_points"]
+
+EVAL_CHUNK = 10_000  # rows per forward pass of the full-training-set evaluation
+#: A checkpoint is written at the end of an epoch once this many seconds have passed since the
+#: last one (or the start): every epoch of a Fig 2a run (8-28 s), not the 0.1 s epochs of §6.1.
+CHECKPOINT_EVERY_S = 30.0
+
+
+class CheckpointError(RuntimeError):
+    """A checkpoint that belongs to another run or spec, or cannot be read."""
+
+
+# ----------------------------------------------------------------------------- data
+
+_DATA: dict = {}
+
+
+def _synthetic(data):
+    rng = np.random.default_rng(data.subset_seed)
+    centers = rng.standard_normal((data.n_classes, data.n_features))
+    y = rng.integers(0, data.n_classes, data.n_train)
+    x = centers[y] + 2.0 * rng.standard_normal((data.n_train, data.n_features))
+    return x.astype(np.float32), y
+
+
+def _mnist(data):
+    from ..data import load_mnist
+    m = load_mnist()
+    return m.x_train, m.y_train
+
+
+def _imdb(data):
+    from ..data import load_imdb_bow
+    d = load_imdb_bow(data.num_words)
+    return d.x_train, d.y_train
+
+
+#: dataset name -> loader(DataSpec) -> (x_train, y_train). Later panels add theirs (CIFAR-10 for
+#: Figure 3). ``synthetic`` draws its own ``n_train`` examples; the others are subset below.
+DATASETS = {"synthetic": _synthetic, "mnist": _mnist, "imdb": _imdb}
+
+
+def load_data(data) -> tuple:
+    """``(x, y)`` of a :class:`~adamlab.experiments.specs.DataSpec`, cached per process."""
+    if data in _DATA:
+        return _DATA[data]
+    if data.dataset not in DATASETS:
+        raise ValueError(f"unknown dataset {data.dataset!r}; known: {', '.join(DATASETS)}")
+    x, y = DATASETS[data.dataset](data)
+    if data.dataset != "synthetic" and data.n_train is not None:
+        n = x.shape[0]
+        if not 1 <= data.n_train <= n:
+            raise ValueError(f"n_train must be in [1, {n}], got {data.n_train}")
+        idx = np.sort(np.random.default_rng(data.subset_seed).choice(n, data.n_train,
+                                                                   replace=False))
+        x, y = x[idx], y[idx]
+    _DATA[data] = (x, y)
+    return x, y
+
+
+# ----------------------------------------------------------------------------- construction
+
+
+def generators(spec: PanelSpec, seed: int, optimizer: str) -> dict[str, np.random.Generator]:
+    """The run's generators ``init``, ``order``, ``dropout`` from ``SeedSequence([base_seed, seed])``.
+
+    With ``spec.shared_init`` they do not depend on the optimizer: every optimizer of a panel starts
+    from the same parameters and sees the same data order and dropout stream.
+    """
+    entropy = [spec.base_seed, seed]
+    if not spec.shared_init:
+        entropy.append(int.from_bytes(optimizer.encode(), "little") % (1 << 63))
+    init, order, dropout = np.random.SeedSequence(entropy).spawn(3)
+    return {"init": np.random.default_rng(init), "order": np.random.default_rng(order),
+            "dropout": np.random.default_rng(dropout)}
+
+
+def _logreg(m, p_in, p_hid, init):
+    return LogisticRegression(m.sizes[0], m.sizes[1], weight_decay=m.weight_decay, rng=init)
+
+
+def _sparse_logreg(m, p_in, p_hid, init):
+    return SparseLogisticRegression(m.sizes[0], input_dropout=p_in, weight_decay=m.weight_decay,
+                                    rng=init)
+
+
+def _mlp(m, p_in, p_hid, init):
+    return MLP(m.sizes, input_dropout=p_in, hidden_dropout=p_hid, weight_decay=m.weight_decay,
+               rng=init)
+
+
+#: model kind -> builder(ModelSpec, input dropout, hidden dropout, init generator). Later panels
+#: add theirs (the CNN of Figure 3, the VAE of Figure 4); any :class:`~adamlab.models.base.Model`
+#: with ``loss_and_grads``, ``forward(train=False)`` and ``loss`` works with the runner.
+MODELS = {"logreg": _logreg, "sparse_logreg": _sparse_logreg, "mlp": _mlp}
+
+
+def build_model(spec: PanelSpec, opt: OptimizerSpec, init: np.random.Generator):
+    """The panel's model, its dropout on unless the curve ``opt`` has ``dropout=False``."""
+    m = spec.model
+    if m.kind not in MODELS:
+        raise ValueError(f"unknown model kind {m.kind!r}; known: {', '.join(MODELS)}")
+    p_in = m.input_dropout if opt.dropout else 0.0
+    p_hid = m.hidden_dropout if opt.dropout else 0.0
+    return MODELS[m.kind](m, p_in, p_hid, init)
+
+
+def build_optimizer(opt: OptimizerSpec, hyper: dict):
+    """The optimizer of ``opt`` at the tuned ``hyper`` (``lr``, and ``momentum`` where tuned)."""
+    cls = getattr(optim, opt.algorithm)
+    kwargs = dict(opt.fixed)
+    kwargs.update({k: v for k, v in hyper.items() if k != "lr"})
+    lr = hyper["lr"]
+    if opt.schedule == "inverse_sqrt":
+        lr = optim.inverse_sqrt(lr)
+    elif opt.schedule != "constant":
+        raise ValueError(f"unknown schedule {opt.schedule!r}")
+    return cls(lr=lr, **kwargs)
+
+
+def hyper_points(opt: OptimizerSpec, lr_ks, mom_ks=None) -> list[dict]:
+    """Every grid point ``{"lr": ..., ["momentum": ...]}`` of the exponents given."""
+    if opt.momentum is None:
+        return [{"lr": opt.lr.value(k)} for k in lr_ks]
+    return [{"lr": opt.lr.value(k), "momentum": opt.momentum.value(j)}
+            for k in lr_ks for j in mom_ks]
+
+
+# ----------------------------------------------------------------------------- evaluation
+
+
+def _is_sparse(x) -> bool:
+    return hasattr(x, "tocsr") and hasattr(x, "nnz")
+
+
+def penalty(model) -> float:
+    """(λ/2)·Σ‖W‖², the weight-decay term of the cost."""
+    lam = model.weight_decay
+    if lam == 0.0:
+        return 0.0
+    total = 0.0
+    for key in model.decayed:
+        flat = model.params[key].reshape(-1)
+        total += float(np.dot(flat, flat))
+    return 0.5 * lam * total
+
+
+def full_cost(model, x, y) -> float:
+    """The cost on all of ``(x, y)`` without dropout: mean cross-entropy + (λ/2)‖W‖²."""
+    n = x.shape[0]
+    total = 0.0
+    for i in range(0, n, EVAL_CHUNK):
+        xc = x[i:i + EVAL_CHUNK]
+        xc = xc.astype(model.dtype) if _is_sparse(xc) and xc.dtype != model.dtype \
+            else (xc if _is_sparse(xc) else as_minibatch(xc, model.dtype))
+        out = model.forward(xc, train=False)
+        value, _ = model.loss(out, y[i:i + EVAL_CHUNK])
+        total += float(value) * xc.shape[0]
+    return total / n + penalty(model)
+
+
+# ----------------------------------------------------------------------------- checkpoints
+
+
+def checkpoint_path(root, spec: PanelSpec, optimizer: str, seed: int) -> Path:
+    return Path(root) / spec.panel / spec.preset / f"{optimizer}-seed{seed}"
+
+
+def _atomic_write_bytes(path: Path, write) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, obj) -> None:
+    """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``."""
+    data = (json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
+    _atomic_write_bytes(Path(path), lambda f: f.write(data))
+
+
+def _identity(spec, optimizer, hyper, seed, epochs) -> dict:
+    return {"spec_hash": spec.spec_hash(), "panel": spec.panel, "preset": spec.preset,
+            "optimizer": optimizer, "hyper": hyper, "seed": seed, "epochs": epochs}
+
+
+def _save(where: Path, ident, model, opt, gens, log, epoch) -> None:
+    where.mkdir(parents=True, exist_ok=True)
+    sd = opt.state_dict()
+    arrays = {f"param/{k}": v for k, v in model.params.items()}
+    for name, slots in sd["state"].items():
+        for slot, a in slots.items():
+            arrays[f"opt/{name}/{slot}"] = a
+    npz = f"state-{epoch:05d}.npz"
+    _atomic_write_bytes(where / npz, lambda f: np.savez(f, **arrays))
+    meta = {"identity": ident, "npz": npz, "epoch": epoch, "t": sd["t"],
+            "optimizer_class": sd["optimizer"],
+            "rng": {k: g.bit_generator.state for k, g in gens.items()}, "log": log}
+    atomic_write_json(where / "checkpoint.json", meta)
+    for old in where.glob("state-*.npz"):
+        if old.name != npz:
+            old.unlink(missing_ok=True)
+
+
+def read_checkpoint(where: Path) -> dict | None:
+    """The checkpoint's JSON, or None when there is none."""
+    path = Path(where) / "checkpoint.json"
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise CheckpointError(f"cannot read the checkpoint {path}: {e}; delete {where} to start "
+                              "this run afresh") from None
+
+
+def _restore(where: Path, meta, ident, model, opt, gens) -> None:
+    theirs = meta.get("identity", {})
+    if theirs != ident:
+        diff = sorted(k for k in set(ident) | set(theirs) if theirs.get(k) != ident.get(k))
+        raise CheckpointError(
+            f"the checkpoint in {where} belongs to another experiment (it differs in "
+            f"{', '.join(diff)}: checkpoint {[theirs.get(k) for k in diff]}, this run "
+            f"{[ident.get(k) for k in diff]}); refusing to continue it. Run without --resume "
+            f"to start afresh (it overwrites the checkpoint), or delete {where}.")
+    try:
+        with np.load(where / meta["npz"], allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError) as e:
+        raise CheckpointError(f"cannot read the checkpoint arrays in {where}: {e}; delete "
+                              f"{where} to start afresh") from None
+    for k, p in model.params.items():
+        a = arrays.get(f"param/{k}")
+        if a is None or a.shape != p.shape or a.dtype != p.dtype:
+            raise CheckpointError(f"checkpoint {where} has no parameter {k!r} of shape "
+                                  f"{p.shape} and dtype {p.dtype}")
+        p[...] = a
+    state: dict = {}
+    for key, a in arrays.items():
+        if key.startswith("opt/"):
+            _, name, slot = key.split("/", 2)
+            state.setdefault(name, {})[slot] = a
+    try:
+        opt.load_state_dict({"optimizer": meta["optimizer_class"], "t": int(meta["t"]),
+                             "state": state, "hyperparams": opt.hyperparams()})
+    except (ValueError, TypeError) as e:
+        raise CheckpointError(f"the optimizer state in {where} cannot be restored: {e}; delete "
+                              f"{where} to start this run afresh") from None
+    for k, g in gens.items():
+        g.bit_generator.state = meta["rng"][k]
+
+
+# ----------------------------------------------------------------------------- progress
+
+
+def want_progress() -> bool:
+    """A bar only in a terminal: stderr is a TTY, not under CI, not inside a Jupyter kernel."""
+    if os.environ.get("CI") or os.environ.get("ADAMLAB_NO_PROGRESS"):
+        return False
+    if "ipykernel" in sys.modules:
+        return False
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def _bar(enabled, total, initial, desc, position):
+    if not enabled:
+        return None
+    try:
+        from tqdm import tqdm
+    except ImportError:
+        return None
+    return tqdm(total=total, initial=initial, desc=desc, position=position, leave=position == 0,
+                unit="epoch", dynamic_ncols=True)
+
+
+# ----------------------------------------------------------------------------- the run
+
+
+def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
+              epochs: int | None = None, checkpoint_dir=None, resume: bool = False,
+              checkpoint_every_s: float = CHECKPOINT_EVERY_S, on_step=None,
+              progress: bool = False, position: int = 0) -> dict:
+    """Train one run and return its record (JSON-ready; see the module docstring).
+
+    ``epochs`` defaults to the seed's epoch count in the spec (a tuning run passes its budget).
+    ``checkpoint_dir``: the folder of this run's checkpoint (None: no checkpoints), written at the
+    end of an epoch when ``checkpoint_every_s`` seconds have passed since the last (0: after
+    every epoch). ``resume``:
+    continue from the checkpoint there, refusing one of another spec or run
+    (:class:`CheckpointError`); without it, a run starts afresh. ``on_step(epoch, step)`` is called
+    after every step (tests use it to interrupt a run in the middle of an epoch).
+    """
+    from .provenance import machine_info
+
+    _match_blas_threads()
+    opt_spec = spec.optimizer(optimizer)
+    if epochs is None:
+        epochs = spec.epochs_of(seed)
+    hyper = {k: float(v) for k, v in sorted(hyper.items())}
+    x, y = load_data(spec.data)
+    n = x.shape[0]
+    batch = spec.batch_size
+    gens = generators(spec, seed, optimizer)
+    model = build_model(spec, opt_spec, gens["init"])
+    opt = build_optimizer(opt_spec, hyper)
+    ident = _identity(spec, optimizer, hyper, seed, epochs)
+    eval_at = set(spec.eval_epochs(epochs))
+    where = None if checkpoint_dir is None else Path(checkpoint_dir)
+
+    log = {"train_cost": [], "full_cost_epochs": [], "full_cost": [], "epoch_seconds": [],
+           "full_penalty": [], "eval_seconds": [], "diverged": None, "resumed_at_epochs": []}
+    start = 0
+    meta = read_checkpoint(where) if (where is not None and resume) else None
+    if meta is not None:
+        _restore(where, meta, ident, model, opt, gens)
+        log = meta["log"]
+        start = int(meta["epoch"])
+        log["resumed_at_epochs"].append(start)
+    elif 0 in eval_at:
+        t0 = time.perf_counter()
+        log["full_cost_epochs"].append(0)
+        log["full_cost"].append(_finite_or_none(full_cost(model, x, y)))
+        log["full_penalty"].append(_finite_or_none(penalty(model)))
+        log["eval_seconds"].append(time.perf_counter() - t0)
+
+    bar = _bar(progress, epochs, start, f"{spec.panel} {optimizer} seed{seed}", position)
+    t_run = last_save = time.perf_counter()
+    try:
+        for epoch in range(start + 1, epochs + 1):
+            if log["diverged"] is not None:
+                break
+            t0 = time.perf_counter()
+            order = gens["order"].permutation(n)
+            total = 0.0
+            drop = gens["dropout"]
+            for step, s in enumerate(range(0, n, batch), start=1):
+                idx = order[s:s + batch]
+                xb, yb = x[idx], y[idx]
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    cost = float(model.loss_and_grads(xb, yb, rng=drop))
+                    reason = None
+                    if not math.isfinite(cost):
+                        reason = f"non-finite minibatch cost {cost}"
+                    else:
+                        try:
+                            opt.update(model.params, model.grads)
+                        except (FloatingPointError, OverflowError) as e:  # non-finite grads
+                            reason = str(e)
+                if reason is not None:
+                    log["diverged"] = {"epoch": epoch, "step": step, "reason": reason}
+                    break
+                total += cost * len(idx)
+                if on_step is not None:
+                    on_step(epoch, step)
+            if log["diverged"] is not None:
+                break
+            log["train_cost"].append(total / n)
+            if epoch in eval_at:
+                t1 = time.perf_counter()
+                with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+                    c = full_cost(model, x, y)
+                    pen = penalty(model)
+                log["eval_seconds"].append(time.perf_counter() - t1)
+                log["full_cost_epochs"].append(epoch)
+                log["full_cost"].append(_finite_or_none(c))
+                log["full_penalty"].append(_finite_or_none(pen))
+                if not math.isfinite(c):
+                    log["diverged"] = {"epoch": epoch, "step": None,
+                                       "reason": f"non-finite full training cost {c}"}
+            log["epoch_seconds"].append(time.perf_counter() - t0)
+            if where is not None and time.perf_counter() - last_save >= checkpoint_every_s:
+                _save(where, ident, model, opt, gens, log, epoch)
+                last_save = time.perf_counter()
+            if bar is not None:
+                bar.set_postfix(cost=f"{log['train_cost'][-1]:.4g}")
+                bar.update(1)
+    finally:
+        if bar is not None:
+            bar.close()
+    return {"panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
+            "optimizer": optimizer, "algorithm": opt_spec.algorithm, "schedule": opt_spec.schedule,
+            "hyper": hyper, "seed": seed, "epochs": epochs,
+            "completed_epochs": len(log["train_cost"]), **log,
+            "steps_per_epoch": -(-n // batch), "n_train": int(n),
+            "wall_seconds": time.perf_counter() - t_run, "machine": machine_info()}
+
+
+def _match_blas_threads() -> None:
+    """A worker with one BLAS thread (a Dask nanny sets ``OPENBLAS_NUM_THREADS=1``) also updates
+    with one thread, unless ``ADAMLAB_NUM_THREADS`` says otherwise (results do not change)."""
+    if not os.environ.get("ADAMLAB_NUM_THREADS") and os.environ.get("OPENBLAS_NUM_THREADS") == "1":
+        if optim.get_num_threads() != 1:
+            optim.set_num_threads(1)
+
+
+def _finite_or_none(v: float):
+    return v if math.isfinite(v) else None

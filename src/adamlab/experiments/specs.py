@@ -1,0 +1,320 @@
+"""Frozen specs of the §6 experiments: one :class:`PanelSpec` per figure panel and preset.
+
+A spec states everything a run depends on (data and preprocessing, model, loss and regularisation,
+minibatch size, epochs, the optimizers with their fixed hyper-parameters, step-size schedule and
+tuning grid, the tuning budget and criterion, the seeds and the evaluation schedule). Its
+:meth:`PanelSpec.spec_hash` is the SHA-256 of its canonical JSON (sorted keys, no spaces, floats
+in Python's shortest round-trip form), so a result or a checkpoint made under another spec is
+recognised and refused.
+
+Choices the paper leaves open (Kingma & Ba 2015, §6: "dropout rates and L2 coefficients are not
+given"), identical for every optimizer of a panel:
+
+* Fig 1 MNIST: L2 coefficient λ = 1e-4 (the cost adds (λ/2)‖W‖², biases not decayed); no dropout.
+* Fig 1 IMDB: λ = 1e-4; input dropout 0.5 (the paper's "50% dropout noise"), off in the plain
+  AdaGrad curve only.
+* Fig 2a: no L2 (λ = 0); dropout 0.2 on the inputs and 0.5 after each hidden ReLU (the rates of
+  Srivastava et al. 2014 for MNIST MLPs).
+
+Fixed hyper-parameters (not tuned): Adam β1 = 0.9, β2 = 0.999, ε = 1e-8 (Algorithm 1 defaults);
+AdaGrad ε = 1e-8; RMSProp β2 = 0.9 (Tieleman & Hinton's decay), ε = 1e-8, no momentum, no bias
+correction; AdaDelta ρ = 0.95, ε = 1e-6 (Zeiler 2012). Tuned: the step size α of every optimizer
+on a log grid, and the momentum μ of SGD with Nesterov momentum on a grid of 1 − μ (see
+:class:`Grid`). For §6.1 every optimizer uses α_t = α/√t (t the step count); for §6.2 α is
+constant.
+
+Seeds: run ``k`` draws its initialisation, data order and dropout masks from three generators
+spawned from ``SeedSequence([spec.base_seed, k])``; the initialisation depends on ``k`` only, so
+all optimizers of a panel start from the same parameters (the paper's protocol).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+#: Bump when the runner's semantics change (what is logged, how seeds are drawn): old results and
+#: checkpoints then become stale even if the spec's fields are unchanged.
+ENGINE_VERSION = 1
+
+BATCH = 128  # minibatch size of every §6 experiment
+
+
+@dataclass(frozen=True)
+class DataSpec:
+    """The training data. ``n_train`` keeps a fixed random subset (sorted indices drawn with
+    ``default_rng(subset_seed)``) of the official training set; None keeps all of it.
+
+    ``dataset``: ``"mnist"`` (pixels in [0, 1], 784 per image), ``"imdb"`` (binary bag of words over
+    the ``num_words`` most frequent words, CSR) or ``"synthetic"`` (Gaussian classes, for tests:
+    ``n_train`` examples, ``n_features``, ``n_classes``, drawn from ``default_rng(subset_seed)``).
+    """
+
+    dataset: str
+    n_train: int | None = None
+    subset_seed: int = 0
+    num_words: int = 10_000
+    n_features: int = 0
+    n_classes: int = 0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """``kind``: ``"logreg"`` (multinomial, :class:`~adamlab.models.LogisticRegression`),
+    ``"sparse_logreg"`` (binary, sparse input, :class:`~adamlab.models.SparseLogisticRegression`) or
+    ``"mlp"`` (:class:`~adamlab.models.MLP` with ``sizes``). The cost is the mean cross-entropy plus
+    (λ/2)‖W‖² with λ = ``weight_decay``; dropout rates apply in training only."""
+
+    kind: str
+    sizes: tuple[int, ...] = ()
+    input_dropout: float = 0.0
+    hidden_dropout: float = 0.0
+    weight_decay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Grid:
+    """A log-spaced grid of integer exponents: value(k) = 10**(k/per_decade), k in lo..hi.
+
+    For the step size the value is α. For momentum (``kind="one_minus"``) it is 1 − μ, so
+    μ = 1 − 10**(k/per_decade): k = −2, −3, −4 at per_decade 2 give μ ≈ 0.9, 0.968, 0.99. The
+    grid is widened by whole exponents, within ``k_min`` .. ``k_max`` where they are set (for the
+    momentum grid of the panels: 0.999 ≥ μ ≥ 0).
+    """
+
+    lo: int
+    hi: int
+    per_decade: int = 2
+    kind: str = "log"  # "log" (the value itself) or "one_minus" (1 − value is log-spaced)
+    k_min: int | None = None
+    k_max: int | None = None
+
+    def value(self, k: int) -> float:
+        x = float(f"{10.0 ** (k / self.per_decade):.6g}")
+        return float(f"{1.0 - x:.6g}") if self.kind == "one_minus" else x
+
+    def exponents(self) -> tuple[int, ...]:
+        return tuple(range(self.lo, self.hi + 1))
+
+    def values(self) -> tuple[float, ...]:
+        return tuple(self.value(k) for k in self.exponents())
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """One curve of a panel: ``name`` (its key, e.g. ``"adagrad+dropout"``), the class of
+    :mod:`adamlab.optim` (``algorithm``), fixed hyper-parameters, the schedule (``"constant"`` or
+    ``"inverse_sqrt"``: α_t = α/√t), the tuning grids, and whether the model's dropout is on."""
+
+    name: str
+    algorithm: str
+    lr: Grid
+    momentum: Grid | None = None
+    fixed: tuple[tuple[str, float], ...] = ()
+    schedule: str = "constant"
+    dropout: bool = True
+
+
+@dataclass(frozen=True)
+class TuneSpec:
+    """The step-size search: every grid point runs ``budget_epochs`` epochs at seed ``seed``; the
+    criterion is the average minibatch training cost over the last budget epoch (the cost the
+    figures plot; a diverged point scores +inf). A best point on an edge of a grid that may grow
+    is widened by ``widen_by`` exponents, at most ``max_widenings`` times per optimizer."""
+
+    budget_epochs: int
+    seed: int = 0
+    criterion: str = "train_cost_last_epoch"
+    widen_by: int = 2
+    max_widenings: int = 3
+
+
+@dataclass(frozen=True)
+class PanelSpec:
+    """Everything one figure panel at one preset depends on (see the module docstring)."""
+
+    panel: str
+    preset: str
+    title: str
+    data: DataSpec
+    model: ModelSpec
+    optimizers: tuple[OptimizerSpec, ...]
+    epochs: int
+    tune: TuneSpec
+    seeds: tuple[int, ...] = (0, 1, 2)
+    #: epochs of each seed, in the order of ``seeds`` (None: ``epochs`` for every seed); lets the
+    #: expensive panels run every seed over the first epochs and one seed over all of them.
+    seed_epochs: tuple[int, ...] | None = None
+    batch_size: int = BATCH
+    #: the full-training-set cost (no dropout) is evaluated before training, after epoch 1, after
+    #: every ``eval_every``-th epoch and after the last one.
+    eval_every: int = 1
+    base_seed: int = 20150101
+    shared_init: bool = True
+    engine: int = ENGINE_VERSION
+    notes: str = field(default="", compare=True)
+
+    # -- identity -----------------------------------------------------------------------------
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+    def spec_hash(self) -> str:
+        """SHA-256 (hex) of :meth:`canonical_json`: equal specs, equal hashes, on every machine."""
+        return hashlib.sha256(self.canonical_json().encode("utf-8")).hexdigest()
+
+    # -- lookups ------------------------------------------------------------------------------
+    def optimizer(self, name: str) -> OptimizerSpec:
+        for o in self.optimizers:
+            if o.name == name:
+                return o
+        raise KeyError(f"panel {self.panel!r} has no optimizer {name!r}; it has "
+                       f"{', '.join(o.name for o in self.optimizers)}")
+
+    def epochs_of(self, seed: int) -> int:
+        if seed not in self.seeds:
+            raise KeyError(f"panel {self.panel!r} ({self.preset}) has no seed {seed}; its seeds "
+                           f"are {list(self.seeds)}")
+        if self.seed_epochs is None:
+            return self.epochs
+        return self.seed_epochs[self.seeds.index(seed)]
+
+    def eval_epochs(self, epochs: int | None = None) -> tuple[int, ...]:
+        """The epochs after which the full-training-set cost is evaluated (0 = before training)."""
+        n = self.epochs if epochs is None else epochs
+        return tuple(e for e in range(n + 1) if e in (0, 1, n) or e % self.eval_every == 0)
+
+    def __post_init__(self) -> None:
+        names = [o.name for o in self.optimizers]
+        if len(set(names)) != len(names):
+            raise ValueError(f"optimizer names must be unique, got {names}")
+        if self.seed_epochs is not None and len(self.seed_epochs) != len(self.seeds):
+            raise ValueError("seed_epochs must give one epoch count per seed")
+        if self.tune.seed not in self.seeds:
+            raise ValueError(f"the tuning seed {self.tune.seed} must be one of the seeds")
+
+
+def workload(spec: PanelSpec) -> dict:
+    """Epochs a full ``adamlab run`` of ``spec`` trains: tuning (without widenings) and runs."""
+    tune = sum(len(o.lr.exponents()) * (1 if o.momentum is None else len(o.momentum.exponents()))
+               for o in spec.optimizers) * spec.tune.budget_epochs
+    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in spec.seeds)
+    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s)))
+                                       for s in spec.seeds)
+    return {"tune_epochs": tune, "run_epochs": runs, "evaluations": evals,
+            "runs": len(spec.optimizers) * len(spec.seeds)}
+
+
+def spec_from_dict(d: dict) -> PanelSpec:
+    """Rebuild a :class:`PanelSpec` from :meth:`PanelSpec.to_dict` (e.g. a result file's spec)."""
+    def grid(g):
+        return None if g is None else Grid(**g)
+    opts = tuple(OptimizerSpec(**{**o, "lr": grid(o["lr"]), "momentum": grid(o["momentum"]),
+                                  "fixed": tuple(tuple(p) for p in o["fixed"])})
+                 for o in d["optimizers"])
+    return PanelSpec(**{**d, "data": DataSpec(**d["data"]),
+                        "model": ModelSpec(**{**d["model"], "sizes": tuple(d["model"]["sizes"])}),
+                        "optimizers": opts, "tune": TuneSpec(**d["tune"]),
+                        "seeds": tuple(d["seeds"]),
+                        "seed_epochs": None if d["seed_epochs"] is None else tuple(d["seed_epochs"])})
+
+
+# ----------------------------------------------------------------------------- the panels
+
+ADAM = (("beta1", 0.9), ("beta2", 0.999), ("eps", 1e-8))
+ADAGRAD = (("eps", 1e-8),)
+RMSPROP = (("beta2", 0.9), ("eps", 1e-8))
+ADADELTA = (("rho", 0.95), ("eps", 1e-6))
+#: μ ≈ 0.99, 0.968, 0.9; widened at most to 0.999 and down to 0
+NESTEROV_MU = Grid(-4, -2, per_decade=2, kind="one_minus", k_min=-6, k_max=0)
+
+
+def _fig1_mnist(preset: str) -> PanelSpec:
+    paper = preset == "paper"
+    sched = "inverse_sqrt"
+    return PanelSpec(
+        panel="fig1-mnist", preset=preset,
+        title="Figure 1 (left): L2-regularised multinomial logistic regression on MNIST",
+        data=DataSpec("mnist", n_train=None if paper else 6000),
+        model=ModelSpec("logreg", sizes=(784, 10), weight_decay=1e-4),
+        optimizers=(
+            OptimizerSpec("adam", "Adam", Grid(-7, -1), fixed=ADAM, schedule=sched),
+            OptimizerSpec("sgdnesterov", "Nesterov", Grid(-5, 1), momentum=NESTEROV_MU,
+                          schedule=sched),
+            OptimizerSpec("adagrad", "AdaGrad", Grid(-5, 1), fixed=ADAGRAD, schedule=sched),
+        ),
+        epochs=45 if paper else 5,
+        tune=TuneSpec(budget_epochs=3 if paper else 1),
+        eval_every=1,
+    )
+
+
+def _fig1_imdb(preset: str) -> PanelSpec:
+    paper = preset == "paper"
+    sched = "inverse_sqrt"
+    return PanelSpec(
+        panel="fig1-imdb", preset=preset,
+        title="Figure 1 (right): logistic regression on IMDB bag-of-words, 50% input dropout",
+        data=DataSpec("imdb", n_train=None if paper else 5000, num_words=10_000),
+        model=ModelSpec("sparse_logreg", sizes=(10_000, 1), input_dropout=0.5,
+                        weight_decay=1e-4),
+        optimizers=(
+            OptimizerSpec("adagrad", "AdaGrad", Grid(-5, 1), fixed=ADAGRAD, schedule=sched,
+                          dropout=False),
+            OptimizerSpec("adagrad+dropout", "AdaGrad", Grid(-5, 1), fixed=ADAGRAD,
+                          schedule=sched),
+            OptimizerSpec("rmsprop+dropout", "RMSProp", Grid(-7, -1), fixed=RMSPROP,
+                          schedule=sched),
+            OptimizerSpec("sgdnesterov+dropout", "Nesterov", Grid(-5, 1), momentum=NESTEROV_MU,
+                          schedule=sched),
+            OptimizerSpec("adam+dropout", "Adam", Grid(-7, -1), fixed=ADAM, schedule=sched),
+        ),
+        epochs=160 if paper else 5,
+        tune=TuneSpec(budget_epochs=5 if paper else 1),
+        eval_every=1 if not paper else 2,
+    )
+
+
+def _fig2a_mlp(preset: str) -> PanelSpec:
+    paper = preset == "paper"
+    return PanelSpec(
+        panel="fig2a-mlp", preset=preset,
+        title="Figure 2a: MLP 784-1000-1000-10 with dropout on MNIST",
+        data=DataSpec("mnist", n_train=None if paper else 2000),
+        model=ModelSpec("mlp", sizes=(784, 1000, 1000, 10), input_dropout=0.2,
+                        hidden_dropout=0.5, weight_decay=0.0),
+        optimizers=(
+            OptimizerSpec("adagrad", "AdaGrad", Grid(-6, 0), fixed=ADAGRAD),
+            OptimizerSpec("rmsprop", "RMSProp", Grid(-9, -3), fixed=RMSPROP),
+            OptimizerSpec("sgdnesterov", "Nesterov", Grid(-6, 0), momentum=NESTEROV_MU),
+            OptimizerSpec("adadelta", "AdaDelta", Grid(-3, 2), fixed=ADADELTA),
+            OptimizerSpec("adam", "Adam", Grid(-9, -3), fixed=ADAM),
+        ),
+        epochs=200 if paper else 3,
+        tune=TuneSpec(budget_epochs=3 if paper else 1),
+        seed_epochs=(200, 20, 20) if paper else None,
+        eval_every=10 if paper else 1,
+    )
+
+
+#: panel name -> builder(preset) -> PanelSpec. Later panels (fig2b, fig3, fig4) add a builder here.
+PANELS = {"fig1-mnist": _fig1_mnist, "fig1-imdb": _fig1_imdb, "fig2a-mlp": _fig2a_mlp}
+PRESETS = ("quick", "paper")
+
+
+class SpecError(ValueError):
+    """An unknown panel, preset or optimizer."""
+
+
+def get_spec(panel: str, preset: str = "quick") -> PanelSpec:
+    """The spec of ``panel`` at ``preset``; :class:`SpecError` naming the known ones otherwise."""
+    if panel not in PANELS:
+        raise SpecError(f"unknown panel {panel!r}; the panels are {', '.join(PANELS)}")
+    if preset not in PRESETS:
+        raise SpecError(f"unknown preset {preset!r} for {panel}; the presets are "
+                        f"{', '.join(PRESETS)}")
+    return PANELS[panel](preset)
