@@ -43,5 +43,5 @@ def test_every_committed_notebook_is_rendered_from_its_outputs():
 def test_config_loads_the_extension_in_auto_mode():
     cfg = yaml.safe_load((REPO / "_config.yml").read_text())
     assert cfg["execute"]["execute_notebooks"] == "auto"
-    assert cfg["sphinx"]["local_extensions"] == {"execute_only_empty": "book/_ext"}
+    assert cfg["sphinx"]["local_extensions"]["execute_only_empty"] == "book/_ext"
     assert "execute_only_empty" in cfg["sphinx"]["config"]["extensions"]
