@@ -51,6 +51,9 @@ import subprocess
 import sys
 import time
 
+# Imports no NumPy (its helpers import it lazily), so the thread settings below still apply.
+from adamlab.experiments.provenance import cpu_model, openblas_info
+
 ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "ADAMLAB_NUM_THREADS",
             "OPENBLAS_CORETYPE")
 THREAD_VARS = ENV_VARS[:4]
@@ -99,32 +102,6 @@ def count_gemm_flops(fn):
     return total[0]
 
 
-def openblas_info():
-    """OpenBLAS's own thread count and core name via ctypes, where NumPy's bundled copy has them."""
-    import ctypes
-    import glob
-
-    import numpy as np
-
-    here = os.path.dirname(np.__file__)
-    for path in sorted(glob.glob(os.path.join(here, os.pardir, "numpy.libs", "*openblas*"))):
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        out = {"library": os.path.basename(path)}
-        for prefix, suffix in (("scipy_openblas", "64_"), ("openblas", "64_"), ("openblas", "")):
-            try:
-                threads = getattr(lib, f"{prefix}_get_num_threads{suffix}")
-                corename = getattr(lib, f"{prefix}_get_corename{suffix}")
-            except AttributeError:
-                continue
-            corename.restype = ctypes.c_char_p
-            out["threads"] = int(threads())
-            out["corename"] = corename().decode()
-            return out
-        return out
-    return {}
 
 
 def worker(threads, repeats, warmup):
@@ -262,15 +239,6 @@ def fractions(r, peak):
     return gflop / (r["best_ms"] / 1e3) / peak, gflop / (r["median_ms"] / 1e3) / peak
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "?"
 
 
 def report(results, load):

@@ -68,6 +68,7 @@ from concurrent.futures import ThreadPoolExecutor
 import adamlab.optim as optim
 from adamlab.optim import Adam
 from adamlab.optim.adam import algorithm1_step
+from adamlab.experiments.provenance import cpu_model
 
 N_PARAMS = 10_000_000
 BLOCK = 1 << 16  # elements per block of the blocked triad (256 KiB per float32 array)
@@ -219,15 +220,6 @@ def blas_info():
         return {"error": repr(exc)}
 
 
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or None
 
 
 def machine_info():
