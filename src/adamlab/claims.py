@@ -40,6 +40,7 @@ _BIAS = ("04_bias_correction",)
 _CONV = ("05_convergence",)
 _RELATED = ("06_related_work",)
 _EXT = ("07_extensions",)
+_LOGREG = ("08_logistic_regression",)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "Adam is simple to implement.", "§1", _ALGO),
@@ -65,9 +66,9 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C15", "AdaGrad is a limit case of Adam (β1 = 0, β2 → 1, α_t = α/√t, with bias "
           "correction).", "§5", _RELATED),
     Claim("C16", "MNIST logistic regression: Adam converges about as fast as SGD with Nesterov "
-          "momentum, and both faster than AdaGrad.", "§6.1"),
+          "momentum, and both faster than AdaGrad.", "§6.1", _LOGREG),
     Claim("C17", "IMDB bag-of-words logistic regression: Adam is as fast as AdaGrad, and both are "
-          "far better than SGD with Nesterov momentum.", "§6.1"),
+          "far better than SGD with Nesterov momentum.", "§6.1", _LOGREG),
     Claim("C18", "MNIST multilayer network: Adam converges best among the optimizers "
           "compared.", "§6.2"),
     Claim("C19", "CIFAR-10 CNN: Adam and SGD eventually converge much faster than AdaGrad; v̂ "
