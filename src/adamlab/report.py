@@ -19,13 +19,13 @@ __all__ = ["below", "sig"]
 
 
 def _bound_text(bound: float) -> str:
-    """``1e-12`` for 1e-12, ``2e-09`` written as ``2e-9``: the bound as a reader would write it."""
-    mantissa, exponent = f"{bound:.0e}".split("e")
-    if float(mantissa) * 10.0 ** int(exponent) != bound:
-        mantissa, exponent = f"{bound:.1e}".split("e")
-    exp = int(exponent)
+    """The bound as a reader writes it: ``1e-12``, ``2.5e-9``, ``7e-16``, ``0.001``."""
+    exp = int(f"{bound:e}".split("e")[1])
     if -4 <= exp <= 4:
         return f"{bound:g}"
+    mantissa = f"{bound / 10.0 ** exp:.6f}".rstrip("0").rstrip(".")
+    if mantissa == "10":  # 9.9999996e-13 read as 10e-13
+        mantissa, exp = "1", exp + 1
     return f"{mantissa}e{exp}"
 
 
