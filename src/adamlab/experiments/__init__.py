@@ -7,6 +7,8 @@
 * :mod:`~adamlab.experiments.results`: the JSON store, provenance, the stale-result check;
 * :mod:`~adamlab.experiments.executors`: inline, local process pool, Dask;
 * :mod:`~adamlab.experiments.driver`: :func:`tune_panel`, :func:`run_panel`;
+* :mod:`~adamlab.experiments.compare`: the rule by which the chapters read the curves ("as fast",
+  "faster", "a large margin", verdicts);
 * :mod:`~adamlab.experiments.cli`: ``adamlab list | run | tune | status``.
 
 Scale and wall time, measured with ``benchmarks/bench_runner.py`` on the project machine (2 cores
