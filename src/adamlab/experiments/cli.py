@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import sys
 
-PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp")  # kept equal to specs.PANELS by a test
+PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay")  # kept equal to specs.PANELS by a test
 PRESET_NAMES = ("quick", "paper")
 
 

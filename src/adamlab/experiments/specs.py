@@ -15,6 +15,8 @@ given"), identical for every optimizer of a panel:
   AdaGrad curve only.
 * Fig 2a: no L2 (λ = 0); dropout 0.2 on the inputs and 0.5 after each hidden ReLU (the rates of
   Srivastava et al. 2014 for MNIST MLPs).
+* fig2a-decay (a follow-up, not in the paper): fig2a-mlp's setup with Adam alone, under
+  α_t = α/√t instead of a constant α.
 
 Fixed hyper-parameters (not tuned): Adam β1 = 0.9, β2 = 0.999, ε = 1e-8 (Algorithm 1 defaults);
 AdaGrad ε = 1e-8; RMSProp β2 = 0.9 (Tieleman & Hinton's decay), ε = 1e-8, no momentum, no bias
@@ -301,8 +303,27 @@ def _fig2a_mlp(preset: str) -> PanelSpec:
     )
 
 
+def _fig2a_decay(preset: str) -> PanelSpec:
+    """A follow-up to Figure 2a, not a panel of the paper: Adam with α_t = α/√t on fig2a-mlp's
+    model, data, dropout and protocol. The paper does not say which schedule its §6.2 runs used;
+    fig2a-mlp gives every optimizer a constant α, and this panel asks what the decay of §4 and §6.1
+    changes for Adam. Seed 0 runs 50 epochs, seeds 1 and 2 the first 5."""
+    base = _fig2a_mlp(preset)
+    paper = preset == "paper"
+    return dataclasses.replace(
+        base, panel="fig2a-decay",
+        title="Figure 2a follow-up: Adam with alpha_t = alpha/sqrt(t) on the MLP with dropout",
+        optimizers=(OptimizerSpec("adam-decay", "Adam", Grid(-7, -1), fixed=ADAM,
+                                  schedule="inverse_sqrt"),),
+        epochs=50 if paper else 3,
+        seed_epochs=(50, 5, 5) if paper else None,
+        eval_every=10 if paper else 1,
+    )
+
+
 #: panel name -> builder(preset) -> PanelSpec. Later panels (fig2b, fig3, fig4) add a builder here.
-PANELS = {"fig1-mnist": _fig1_mnist, "fig1-imdb": _fig1_imdb, "fig2a-mlp": _fig2a_mlp}
+PANELS = {"fig1-mnist": _fig1_mnist, "fig1-imdb": _fig1_imdb, "fig2a-mlp": _fig2a_mlp,
+          "fig2a-decay": _fig2a_decay}
 PRESETS = ("quick", "paper")
 
 
