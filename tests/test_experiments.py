@@ -494,3 +494,20 @@ def test_quick_preset_smoke_on_real_mnist(tmp_path, capsys):
     assert rec["full_cost"][-1] < 0.6 < rec["full_cost"][0]  # ln 10 = 2.3 at the start
     assert main(["list", "--results", str(tmp_path)]) == 0
     assert "fig1-mnist quick" in capsys.readouterr().out.replace("  ", " ")
+
+
+def test_describe_states_the_spec():
+    from adamlab.experiments.specs import describe
+
+    text = describe(specs.get_spec("fig2a-mlp", "paper"), {"adam": "Adam"})
+    assert "seeds 0 (200 epochs), 1 (20 epochs), 2 (20 epochs)" in text
+    assert "dropout 0.2 on the inputs, 0.5 on the hidden units" in text
+    assert "- Adam: Adam, constant alpha" in text and "- adagrad: AdaGrad" in text
+    assert "momentum: 3 values of 1 - mu" in text
+    assert "after epochs 0, 1, 10, 20, ..., 200" in text
+    assert text.endswith(specs.get_spec("fig2a-mlp", "paper").spec_hash()[:16])
+    decay = describe(specs.get_spec("fig2a-decay", "paper"))
+    assert "adam-decay: Adam, alpha_t = alpha/sqrt(t)" in decay
+    for panel in specs.PANELS:   # every line fits the book's 96-character outputs
+        for preset in specs.PRESETS:
+            assert max(map(len, describe(specs.get_spec(panel, preset)).splitlines())) <= 96

@@ -49,7 +49,7 @@ import importlib
 _EXPORTS = {
     "PanelSpec": "specs", "DataSpec": "specs", "ModelSpec": "specs", "OptimizerSpec": "specs",
     "Grid": "specs", "TuneSpec": "specs", "get_spec": "specs", "PANELS": "specs",
-    "PRESETS": "specs", "SpecError": "specs",
+    "PRESETS": "specs", "SpecError": "specs", "describe": "specs",
     "train_run": "runner", "CheckpointError": "runner",
     "tune_optimizer": "tuning", "TuningError": "tuning",
     "load_results": "results", "StaleResultError": "results", "results_dir": "results",

@@ -35,6 +35,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import textwrap
 from dataclasses import dataclass, field
 
 #: Bump when the runner's semantics change (what is logged, how seeds are drawn): old results and
@@ -198,6 +199,54 @@ class PanelSpec:
             raise ValueError("seed_epochs must give one epoch count per seed")
         if self.tune.seed not in self.seeds:
             raise ValueError(f"the tuning seed {self.tune.seed} must be one of the seeds")
+
+
+def describe(spec: PanelSpec, labels: dict | None = None) -> str:
+    """What ``spec`` states, as the lines a chapter prints: data, model, regularisation, seeds,
+    evaluation, tuning protocol, and each optimizer with its schedule, fixed values and grids.
+
+    ``labels`` maps optimizer keys to the names the text uses (default: the keys).
+    """
+    def grid_text(g: Grid) -> str:
+        what = "1 - mu" if g.kind == "one_minus" else "alpha"
+        return f"{len(g.values())} values of {what} from 10^({g.lo}/{g.per_decade}) to " \
+               f"10^({g.hi}/{g.per_decade})"
+
+    d, m, t = spec.data, spec.model, spec.tune
+    seeds = ", ".join(f"{k} ({spec.epochs_of(k)} epochs)" for k in spec.seeds)
+    lines = [*textwrap.wrap(f"{spec.panel} ({spec.preset}): {spec.title}", 96,
+                            subsequent_indent="    "),
+             f"  data: {d.dataset}, {'all' if d.n_train is None else d.n_train} training "
+             f"examples; model {m.kind} {m.sizes};",
+             f"      L2 lambda = {m.weight_decay:g}; dropout {m.input_dropout:g} on the inputs"
+             + (f", {m.hidden_dropout:g} on the hidden units" if m.kind == "mlp" else ""),
+             f"  minibatch {spec.batch_size}; seeds {seeds};",
+             f"      shared initialisation: {spec.shared_init}; full-training-set cost after "
+             f"epochs {_ranges(spec.eval_epochs())}",
+             f"  tuning: {t.budget_epochs} epoch(s) per grid point at seed {t.seed}; criterion "
+             f"{t.criterion};",
+             f"      widened by {t.widen_by} exponents at an edge, at most {t.max_widenings} "
+             "times"]
+    for o in spec.optimizers:
+        fixed = ", ".join(f"{k} = {v:g}" for k, v in o.fixed) or "none"
+        sched = "alpha_t = alpha/sqrt(t)" if o.schedule == "inverse_sqrt" else \
+            f"{o.schedule} alpha"
+        drop = "" if m.input_dropout == m.hidden_dropout == 0 else (
+            ", dropout on" if o.dropout else ", dropout off")
+        lines += [f"  - {(labels or {}).get(o.name, o.name)}: {o.algorithm}, {sched}{drop}",
+                  f"      fixed: {fixed}", f"      step size: {grid_text(o.lr)}"]
+        if o.momentum is not None:
+            lines.append(f"      momentum: {grid_text(o.momentum)}")
+    lines.append(f"  spec hash {spec.spec_hash()[:16]}")
+    return "\n".join(lines)
+
+
+def _ranges(epochs) -> str:
+    """``0, 1, 10, 20, ..., 200`` for a long regular list, the list itself otherwise."""
+    e = list(epochs)
+    if len(e) > 6:
+        return f"{e[0]}, {e[1]}, {e[2]}, {e[3]}, ..., {e[-1]}"
+    return ", ".join(str(x) for x in e)
 
 
 def workload(spec: PanelSpec) -> dict:
