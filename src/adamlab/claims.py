@@ -41,6 +41,7 @@ _CONV = ("05_convergence",)
 _RELATED = ("06_related_work",)
 _EXT = ("07_extensions",)
 _LOGREG = ("08_logistic_regression",)
+_MLP = ("09_multilayer_networks",)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "Adam is simple to implement.", "§1", _ALGO),
@@ -70,7 +71,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C17", "IMDB bag-of-words logistic regression: Adam is as fast as AdaGrad, and both are "
           "far better than SGD with Nesterov momentum.", "§6.1", _LOGREG),
     Claim("C18", "MNIST multilayer network: Adam converges best among the optimizers "
-          "compared.", "§6.2"),
+          "compared.", "§6.2", _MLP),
     Claim("C19", "CIFAR-10 CNN: Adam and SGD eventually converge much faster than AdaGrad; v̂ "
           "shrinks until ε dominates it.", "§6.3"),
     Claim("C20", "Adam (with bias correction) is equal to or better than RMSProp with momentum "

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["TAU", "VERDICTS", "relation", "compare", "verdict", "weakest"]
+__all__ = ["TAU", "VERDICTS", "FASTER", "relation", "compare", "verdict", "weakest"]
 
 #: the tolerance of "as fast" (5 %); "a large margin" is 3τ
 TAU = 0.05
