@@ -22,6 +22,7 @@ panel       epoch (quiet/load)  evaluation   paper preset               estimate
 fig1-mnist  0.11 s / 0.4-0.6 s  0.04-0.1 s   105 tuning + 405 epochs    1.3 min, 0.7 min (quiet)
 fig1-imdb   0.1-0.2 s (load)    0.02 s       245 tuning + 2400 epochs   5-10 min, 3-5 min
 fig2a-mlp   8.5 s / 23-28 s     2.3-10 s     144 tuning + 1200 epochs   3.3 h, 1.75 h (quiet)
+fig2a-decay as fig2a-mlp        as fig2a-mlp  21 tuning + 60 epochs      12 min (quiet), 43 (load)
 =========== ================== ============ ========================== =========================
 
 Counts: tuning epochs are grid points × budget without widenings (each widening round adds
