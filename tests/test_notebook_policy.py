@@ -39,17 +39,17 @@ MAX_OUTPUT_LINE = 96
 #: (notebook name, cell index) -> reason, for compared outputs that the number checks would flag
 #: but that are reproducible. Every entry says why. (Figures and line widths are checked anyway.)
 EXEMPT: dict[tuple[str, int], str] = {
-    ("03_update_rule.ipynb", 40): (
+    ("02_1_update_rule.ipynb", 40): (
         "relative changes of a step made by eps = 1e-8 at gradient scales 1e1 and 1e2 (1.57e-9, "
         "1.2e-10): real effects of eps, not round-off. Each is 1 - d_eps/d_0 or a difference of "
         "two 300-step sums, accurate to about 1e-16 absolutely, so the 3 (step) and 2 (end point) "
         "significant digits printed are the same on every machine"),
-    ("06_related_work.ipynb", 11): (
+    ("05_related_work.ipynb", 11): (
         "the distance between Adam's (beta1 = 0, alpha/sqrt(t)) and AdaGrad's iterates at "
         "1 - beta2 = 1e-9, 8.0e-9: a real effect proportional to 1 - beta2 (slope 1.00), between "
         "two 1e4-step float64 paths of size O(1) whose round-off is below 1e-12, so its 2 digits "
         "are the same on every machine"),
-    ("06_related_work.ipynb", 44): "the verdict table quotes the same 8.0e-9 as cell 11",
+    ("05_related_work.ipynb", 44): "the verdict table quotes the same 8.0e-9 as cell 11",
 }
 
 _SCI = re.compile(r"(?<![\w.])(\d)\.(\d+)[eE]([-−+]?\d+)")

@@ -35,13 +35,13 @@ class Claim:
 
 
 _ALGO = ("02_algorithm",)
-_RULE = ("03_update_rule",)
-_BIAS = ("04_bias_correction",)
-_CONV = ("05_convergence",)
-_RELATED = ("06_related_work",)
+_RULE = ("02_1_update_rule",)
+_BIAS = ("03_bias_correction",)
+_CONV = ("04_convergence",)
+_RELATED = ("05_related_work",)
 _EXT = ("07_extensions",)
-_LOGREG = ("08_logistic_regression",)
-_MLP = ("09_multilayer_networks",)
+_LOGREG = ("06_1_logistic_regression",)
+_MLP = ("06_2_multilayer_networks",)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "Adam is simple to implement.", "§1", _ALGO),

@@ -7,7 +7,7 @@
 
 with ζ = 0 when E[g_i²] is stationary, and divides by (1 − β2^t); the same argument, with β1, holds
 for m_t. This module holds the symbolic forms (SymPy) and the numerical checks the chapter
-``notebooks/04_bias_correction.ipynb`` calls:
+``notebooks/03_bias_correction.ipynb`` calls:
 
 * :func:`unrolled_ema`, :func:`expected_ema_stationary`: the unrolled sum and its expectation
   (:func:`generic_branch` picks the closed form out of SymPy's Piecewise sums);

@@ -580,7 +580,7 @@ class Optimizer(Stateful):
     #: steps with inf/nan gradients, ``optax.apply_if_finite`` likewise); here the non-finite check
     #: already runs before every step and the same pass decides this case (see :func:`_grad_fault`),
     #: so refusing costs nothing. NumPy's own switch for overflow opts out: under
-    #: ``np.errstate(over="ignore")`` the step is taken as those libraries take it (chapter 07 shows
+    #: ``np.errstate(over="ignore")`` the step is taken as those libraries take it (§7's chapter shows
     #: what Adam then does at extreme gradient scales).
     squares_gradient: bool = False
 
