@@ -388,3 +388,216 @@ def test_figures_are_numbered_captioned_and_hidpi(page, built_book):
         # 450 px of the old 90-dpi figures by a factor of 2.2); smaller ones are drawn smaller on
         # purpose, but none below 800 px.
         assert width >= 800, f"{page}: {src} is {width} px wide; draw at 200 dpi (use_book_style)"
+
+
+# ----------------------------------------------------------------------------- tables and verdicts
+
+
+class _Tables(HTMLParser):
+    """Every table of a page: its rows, each a list of (cell text, colspan)."""
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[tuple[str, int]]]] = []
+        self._depth = 0
+        self._cell: list[str] | None = None
+        self._span = 1
+
+    def handle_starttag(self, tag, attrs):
+        if tag == "table":
+            self._depth += 1
+            if self._depth == 1:
+                self.tables.append([])
+        elif self._depth == 1 and tag == "tr":
+            self.tables[-1].append([])
+        elif self._depth == 1 and tag in ("td", "th"):
+            self._cell, self._span = [], int(dict(attrs).get("colspan") or 1)
+
+    def handle_endtag(self, tag):
+        if tag == "table":
+            self._depth -= 1
+        elif self._depth == 1 and tag in ("td", "th") and self._cell is not None:
+            self.tables[-1][-1].append((" ".join("".join(self._cell).split()), self._span))
+            self._cell = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def html_tables(html: str) -> list[list[list[tuple[str, int]]]]:
+    parser = _Tables()
+    parser.feed(html)
+    return parser.tables
+
+
+def ragged_rows(tables) -> list[str]:
+    """The rows (of every table) whose width, counting colspans, is not the header's."""
+    bad = []
+    for t, rows in enumerate(tables):
+        if not rows:
+            continue
+        width = sum(span for _, span in rows[0])
+        for r, row in enumerate(rows[1:], start=1):
+            if sum(span for _, span in row) != width:
+                bad.append(f"table {t + 1}, row {r}: {len(row)} cells, header {width}: "
+                           f"{[text for text, _ in row]}")
+    return bad
+
+
+_PIPE = re.compile(r"(?<!\\)\|")
+
+
+def md_rows(markdown: str) -> list[list[str]]:
+    """The cells of a Markdown table as written (split at unescaped pipes), separator row dropped."""
+    rows = []
+    for line in markdown.strip().splitlines():
+        cells = [c.strip() for c in _PIPE.split(line.strip().strip("|"))]
+        if not all(re.fullmatch(r":?-+:?", c) for c in cells):
+            rows.append(cells)
+    return rows
+
+
+def _letters(text: str) -> str:
+    """Letters and digits only: what Markdown and HTML of the same cell have in common."""
+    return re.sub(r"[^0-9A-Za-z]", "", text)
+
+
+def verdict_tables(notebook: Path) -> list[list[list[str]]]:
+    """The verdict tables a notebook displayed (Markdown outputs whose header has "verdict")."""
+    import json
+
+    found = []
+    for cell in json.loads(notebook.read_text(encoding="utf8"))["cells"]:
+        for out in cell.get("outputs", []):
+            md = out.get("data", {}).get("text/markdown")
+            if md is None:
+                continue
+            md = "".join(md) if isinstance(md, list) else md
+            rows = md_rows(md) if md.lstrip().startswith("|") else []
+            if rows and any(h.lower().startswith("verdict") for h in rows[0]):
+                found.append(rows)
+    return found
+
+
+def missing_verdicts(notebook_tables, page_tables) -> list[str]:
+    """Each verdict a notebook computed must stand on its page in its claim's row."""
+    page_verdict_tables = [t for t in page_tables
+                           if t and any(text.lower().startswith("verdict") for text, _ in t[0])]
+    problems = []
+    if len(page_verdict_tables) != len(notebook_tables):
+        return [f"{len(notebook_tables)} verdict tables computed, "
+                f"{len(page_verdict_tables)} on the page"]
+    for md, page in zip(notebook_tables, page_verdict_tables):
+        col = [h.lower().startswith("verdict") for h in md[0]].index(True)
+        for i, row in enumerate(md[1:], start=1):
+            claim, verdict = row[0], row[col]
+            shown = [text for text, _ in page[i]] if i < len(page) else []
+            if len(shown) != len(md[0]) or _letters(shown[0]) != _letters(claim) \
+                    or _letters(shown[col]) != _letters(verdict):
+                problems.append(f"claim {claim!r}: verdict {verdict!r}, the page's row shows "
+                                f"{shown!r}")
+    return problems
+
+
+def markdown_tables(notebook: Path) -> list[tuple[str, list[list[str]]]]:
+    """Every Markdown table of a notebook, in its text cells and its Markdown outputs, as written."""
+    import json
+
+    sources = []
+    for i, cell in enumerate(json.loads(notebook.read_text(encoding="utf8"))["cells"]):
+        if cell["cell_type"] == "markdown":
+            sources.append((f"cell {i}", "".join(cell["source"])))
+        for out in cell.get("outputs", []):
+            md = out.get("data", {}).get("text/markdown")
+            if md is not None:
+                sources.append((f"cell {i} output", "".join(md) if isinstance(md, list) else md))
+    tables = []
+    for where, text in sources:
+        block: list[str] = []
+        for line in text.splitlines() + [""]:
+            if line.lstrip().startswith("|"):
+                block.append(line)
+            elif block:
+                tables.append((where, md_rows("\n".join(block))))
+                block = []
+    return tables
+
+
+def ragged_markdown(tables) -> list[str]:
+    """Rows of Markdown tables with another number of cells than their header. MyST pads or cuts
+    such a row to the header's width without a warning, so a stray pipe moves the cells after it."""
+    return [f"{where}: {len(row)} cells, header {len(rows[0])}: {row}"
+            for where, rows in tables for row in rows[1:] if len(row) != len(rows[0])]
+
+
+def _myst_html(md: str) -> str:
+    from markdown_it.renderer import RendererHTML
+    from myst_parser.config.main import MdParserConfig
+    from myst_parser.parsers.mdit import create_md_parser
+
+    return create_md_parser(MdParserConfig(enable_extensions={"dollarmath"}),
+                            RendererHTML).render(md)
+
+
+def test_table_checks_catch_a_table_broken_by_pipes():
+    """The old §6.1 verdict row: "|r| ≤ 5 %" unescaped split the row, and the verdict was lost."""
+    from adamlab.report import md_table
+
+    header = ["claim", "how it was checked", "verdict", "numbers"]
+    row = ["C16 Adam about as fast as SGDNesterov", "training NLL, 3 seeds, |r| ≤ 5 %",
+           "holds only approximately", "-4.2 %"]
+    bad_md = "| " + " | ".join(header) + " |\n|---|---|---|---|\n| " + " | ".join(row) + " |"
+    good_md = md_table(header, [row])
+    computed = [[header, row]]
+    assert ragged_markdown([("old table", md_rows(bad_md))])
+    assert missing_verdicts(computed, html_tables(_myst_html(bad_md)))
+    assert not ragged_markdown([("new table", md_rows(good_md))])
+    assert not missing_verdicts(computed, html_tables(_myst_html(good_md)))
+    assert not ragged_rows(html_tables(_myst_html(good_md)))
+    # and the HTML check sees a table whose rows differ from its header
+    assert ragged_rows(html_tables("<table><tr><th>a</th><th>b</th></tr><tr><td>1</td></tr>"
+                                   "</table>"))
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_every_markdown_table_row_has_the_header_width(page):
+    bad = ragged_markdown(markdown_tables(ROOT / f"{page}.ipynb"))
+    assert not bad, f"{page}: Markdown table rows whose cells do not match the header " \
+                    "(escape pipes with adamlab.report.md_table):\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_every_table_row_has_the_header_width(page, built_book):
+    html_file = built_book / f"{page}.html"
+    bad = ragged_rows(html_tables(html_file.read_text(encoding="utf8")))
+    assert not bad, f"{page}: rows whose cells do not match the header:\n" + "\n".join(bad)
+
+
+@pytest.mark.parametrize("page", [p for p in PAGES if p.startswith("notebooks/")])
+def test_every_computed_verdict_is_on_its_page(page, built_book):
+    computed = verdict_tables(ROOT / f"{page}.ipynb")
+    if page.endswith("01_introduction"):  # the claims are listed there and judged later
+        assert not computed
+        return
+    assert computed, f"{page}: the chapter displays no verdict table"
+    shown = html_tables((built_book / f"{page}.html").read_text(encoding="utf8"))
+    problems = missing_verdicts(computed, shown)
+    assert not problems, f"{page}:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_chapter_numbers_are_the_papers_sections(page, built_book):
+    """A chapter's number on its page is the section number in its file name; the rest have none."""
+    html = (built_book / f"{page}.html").read_text(encoding="utf8")
+    h1 = next((h for h in re.finditer(r"<h1>(.*?)</h1>", html, re.S) if "headerlink" in h.group(1)),
+              None)
+    assert h1, f"{page}: no page title"
+    number = re.search(r'<span class="section-number">([0-9.]+)\. </span>', h1.group(1))
+    name = re.match(r"(\d{2})((?:_\d+)*)_[a-z]", Path(page).name)
+    if name is None:
+        assert number is None, f"{page}: front or back matter numbered {number.group(1)}"
+    else:
+        expected = ".".join([str(int(name.group(1)))] + [p for p in name.group(2).split("_") if p])
+        assert number and number.group(1) == expected, (
+            f"{page}: numbered {number.group(1) if number else 'nothing'}, paper section {expected}")

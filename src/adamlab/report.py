@@ -7,15 +7,19 @@ chosen with room to spare over the error, so that another CPU's digits stay unde
 notebook asserts the same bound next to the print. Other results are rounded (``sig``) to a
 precision that their numerical error cannot reach. ``CONTRIBUTING.md`` ("Writing a chapter") states
 the whole policy.
+
+Tables that a notebook displays go through :func:`md_table`, which escapes what a cell says, so
+that a cell reading ``|r| ≤ 5 %`` stays one cell instead of becoming three.
 """
 
 from __future__ import annotations
 
 import math
+import re
 
 import numpy as np
 
-__all__ = ["below", "sig"]
+__all__ = ["Markup", "below", "escape_md", "md_table", "sig"]
 
 
 def _bound_text(bound: float) -> str:
@@ -55,3 +59,49 @@ def sig(value: float, digits: int = 3) -> str:
     if not isinstance(digits, int) or digits < 1:
         raise ValueError(f"digits must be a positive integer, got {digits!r}")
     return f"{float(value):.{digits}g}"
+
+
+#: The characters that MyST Markdown reads as markup inside a table cell's text.
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|$~#])")
+_UNESCAPED_PIPE = re.compile(r"(?<!\\)((?:\\\\)*)\|")
+
+
+class Markup(str):
+    """Cell text that is MyST markup on purpose (math, emphasis, links, code), kept as written.
+
+    Only its pipes are escaped, so that ``Markup("$|\\Delta_t| \\le \\alpha$")`` stays one cell
+    (the table reader removes the backslash before the math is read).
+    """
+
+
+def escape_md(text) -> str:
+    """``text`` with every character that Markdown would read as markup backslash-escaped."""
+    return _MD_SPECIAL.sub(r"\\\1", str(text))
+
+
+def _cell(value) -> str:
+    if isinstance(value, Markup):
+        text = _UNESCAPED_PIPE.sub(lambda m: m.group(1) + "\\|", str(value))
+    else:
+        text = escape_md(value)
+    if "\n" in text:
+        raise ValueError(f"a table cell must be one line, got {str(value)!r}")
+    return text
+
+
+def md_table(header, rows) -> str:
+    """A Markdown table: ``header`` (cell texts) above ``rows`` (sequences of cells).
+
+    Plain cells are escaped (:func:`escape_md`) and show exactly their text; :class:`Markup` cells
+    keep their markup. Every row must have as many cells as the header.
+    """
+    header = list(header)
+    if not header:
+        raise ValueError("a table needs at least one column")
+    lines = ["| " + " | ".join(map(_cell, header)) + " |", "|" + "---|" * len(header)]
+    for i, row in enumerate(rows):
+        row = list(row)
+        if len(row) != len(header):
+            raise ValueError(f"row {i} has {len(row)} cells, the header has {len(header)}: {row!r}")
+        lines.append("| " + " | ".join(map(_cell, row)) + " |")
+    return "\n".join(lines)
