@@ -383,11 +383,10 @@ def test_figures_are_numbered_captioned_and_hidpi(page, built_book):
     for src, _ in parser.images:
         target, _ = _local_target(f"{page}.html", src)
         width = _png_width(target)
-        # The text column is about 750 CSS px wide; twice that density needs about 1500 device px
-        # for a full-width figure. Figures are drawn 5 in wide at 200 dpi (1000 px, more than the
-        # 450 px of the old 90-dpi figures by a factor of 2.2); smaller ones are drawn smaller on
-        # purpose, but none below 800 px.
-        assert width >= 800, f"{page}: {src} is {width} px wide; draw at 200 dpi (use_book_style)"
+        # The text column is 768 CSS px wide; twice that density needs about 1536 device px.
+        # plotting.book_png draws every figure 7.68 in wide at 200 dpi (1536 px), then crops it to
+        # its content.
+        assert width >= 1400, f"{page}: {src} is {width} px wide; draw it through use_book_style()"
 
 
 # ----------------------------------------------------------------------------- tables and verdicts

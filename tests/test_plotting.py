@@ -158,3 +158,47 @@ def test_loss_curves_colours_and_shape_check():
     assert ax.get_yscale() == "log"
     with pytest.raises(ValueError, match="curve 'Adam'"):
         loss_curves(ax, {"Adam": (x, x[:3])}, "epochs", "cost")
+
+
+@pytest.mark.parametrize("figsize", [(5.0, 3.4), (8.4, 5.6), (7.68, 3.0)])
+def test_book_png_has_one_width_and_twice_the_column(figsize):
+    from matplotlib.figure import Figure
+
+    with matplotlib.rc_context(plotting.BOOK_STYLE):
+        fig = Figure(figsize=figsize)
+        ax = fig.subplots()
+        ax.plot([0, 1], [0, 1], label="Adam")
+        ax.set_xlabel("epoch")
+        ax.legend()
+        png = plotting.book_png(fig)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    width = int.from_bytes(png[16:20], "big")
+    height = int.from_bytes(png[20:24], "big")
+    # 7.68 in at 200 dpi is 1536 px, cropped a little to the content; aspect ratio kept
+    assert 1400 <= width <= 1536, width
+    assert abs(height / width - figsize[1] / figsize[0]) < 0.08
+    assert tuple(fig.get_size_inches()) == pytest.approx(
+        (plotting.BOOK_WIDTH, figsize[1] * plotting.BOOK_WIDTH / figsize[0]))
+
+
+def test_book_text_is_near_the_body_text_on_the_page():
+    px_per_pt = 768 / (72 * plotting.BOOK_WIDTH)  # the 768-px column shows BOOK_WIDTH inches
+    for key in ("xtick.labelsize", "ytick.labelsize", "legend.fontsize", "axes.labelsize"):
+        assert 13 <= plotting.BOOK_STYLE[key] * px_per_pt <= 17, key
+    assert plotting.BOOK_WIDTH * plotting.BOOK_DPI == pytest.approx(2 * 768)
+
+
+def test_optimizer_labels_are_the_papers_names():
+    assert plotting.optimizer_label("sgdnesterov") == "SGDNesterov"
+    assert plotting.optimizer_label("adagrad+dropout") == "AdaGrad+dropout"
+    assert plotting.optimizer_label("adam-decay") == r"Adam, $\alpha/\sqrt{t}$"
+    assert plotting.optimizer_label("adam-nodrop") == "Adam, no dropout"
+    with pytest.raises(KeyError, match="known: "):
+        plotting.optimizer_label("lion")
+    # every curve of every panel has a label, and its colour is the optimizer's
+    from adamlab.experiments import specs
+
+    for panel in specs.PANELS:
+        for opt in specs.get_spec(panel, "paper").optimizers:
+            label = plotting.optimizer_label(opt.name)
+            assert plotting.optimizer_color(label) == plotting.optimizer_color(opt.algorithm)

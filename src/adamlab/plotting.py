@@ -12,6 +12,7 @@ never imports this module.
 
 from __future__ import annotations
 
+import io
 import re
 from collections.abc import Callable, Mapping
 
@@ -20,7 +21,12 @@ import numpy as np
 
 __all__ = [
     "OPTIMIZER_COLORS",
+    "OPTIMIZER_LABELS",
     "BOOK_STYLE",
+    "BOOK_WIDTH",
+    "BOOK_DPI",
+    "book_png",
+    "optimizer_label",
     "use_book_style",
     "optimizer_color",
     "contour_paths",
@@ -49,30 +55,97 @@ _ALIASES: dict[str, str] = {
     "SGDMomentum": "Momentum",
 }
 
-#: matplotlib settings shared by all figures: PNGs drawn at 200 dpi (a 5-inch figure is 1000 px
-#: wide, more than twice the pixels of the book's text column, so it stays sharp on HiDPI
-#: screens), with quiet axes.
+#: The one name of each optimizer in the book's prose, tables and legends, keyed by the lower-case
+#: key the experiment engine uses (``adamlab.experiments``): the names of the paper's figures.
+OPTIMIZER_LABELS: dict[str, str] = {
+    "adam": "Adam",
+    "adagrad": "AdaGrad",
+    "rmsprop": "RMSProp",
+    "sgdnesterov": "SGDNesterov",
+    "adadelta": "AdaDelta",
+    "adamax": "AdaMax",
+    "amsgrad": "AMSGrad",
+    "sgd": "SGD",
+    "sfo": "SFO",
+}
+#: What a curve key's suffix adds to the label (``adam-decay``: Adam with α_t = α/√t).
+_LABEL_SUFFIXES: dict[str, str] = {
+    "+dropout": "+dropout",
+    "-decay": r", $\alpha/\sqrt{t}$",
+    "-nodrop": ", no dropout",
+}
+
+#: The width every figure is drawn at, in inches, and its resolution: 7.68 in x 200 dpi = 1536 px,
+#: twice the 768 CSS px of the book's text column, so that figures are sharp on HiDPI screens. A
+#: point of text is then 768 / (72 x 7.68) = 1.39 CSS px on the page, whatever figsize a notebook
+#: asked for: :func:`book_png` scales each figure to this width before drawing it.
+BOOK_WIDTH = 7.68
+BOOK_DPI = 200
+
+#: matplotlib settings shared by all figures. Text sizes are for :data:`BOOK_WIDTH`: tick and
+#: legend text at 10.5 pt shows at about 15 px on the page, axis labels at 11.5 pt at 16 px, the
+#: size of the body text.
 BOOK_STYLE: dict[str, object] = {
-    "figure.figsize": (5.0, 3.6),
-    "figure.dpi": 200,
-    "savefig.dpi": 200,
+    "figure.figsize": (BOOK_WIDTH, 5.0),
+    "figure.dpi": BOOK_DPI,
+    "savefig.dpi": BOOK_DPI,
     "figure.autolayout": True,
-    "font.size": 9.0,
-    "axes.titlesize": 9.0,
-    "axes.labelsize": 9.0,
-    "legend.fontsize": 8.0,
+    "font.size": 11.0,
+    "axes.titlesize": 11.5,
+    "axes.labelsize": 11.5,
+    "xtick.labelsize": 10.5,
+    "ytick.labelsize": 10.5,
+    "legend.fontsize": 10.5,
     "legend.frameon": False,
     "axes.spines.top": False,
     "axes.spines.right": False,
-    "lines.linewidth": 1.4,
+    "lines.linewidth": 1.6,
     "image.cmap": "viridis",
     "svg.hashsalt": "adamlab",  # deterministic ids if a figure is ever saved as SVG
 }
 
 
+def book_png(fig) -> bytes:
+    """The PNG of ``fig`` as the book shows it: scaled to :data:`BOOK_WIDTH` (aspect ratio kept),
+    drawn at :data:`BOOK_DPI`, cropped to its content."""
+    width, height = fig.get_size_inches()
+    if width != BOOK_WIDTH:
+        fig.set_size_inches(BOOK_WIDTH, height * BOOK_WIDTH / width)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=BOOK_DPI, bbox_inches="tight")
+    return buf.getvalue()
+
+
 def use_book_style() -> None:
-    """Apply :data:`BOOK_STYLE` to ``matplotlib.rcParams`` (call once at the top of a notebook)."""
+    """Apply :data:`BOOK_STYLE` to ``matplotlib.rcParams`` (call once at the top of a notebook).
+
+    Inside IPython it also makes :func:`book_png` the PNG form of every figure, so that all
+    figures of the book have one width and one text size on the page.
+    """
     matplotlib.rcParams.update(BOOK_STYLE)
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython comes with the notebooks' kernel
+        return
+    shell = get_ipython()
+    if shell is not None:
+        from matplotlib.figure import Figure
+
+        shell.display_formatter.formatters["image/png"].for_type(Figure, book_png)
+
+
+def optimizer_label(key: str) -> str:
+    """The book's name for an experiment curve key: ``"sgdnesterov"`` -> ``"SGDNesterov"``,
+    ``"adagrad+dropout"`` -> ``"AdaGrad+dropout"``, ``"adam-decay"`` -> Adam with α/√t (in math).
+    An unknown key raises ``KeyError`` listing the known ones."""
+    base, suffix = key, ""
+    for s in _LABEL_SUFFIXES:
+        if key.endswith(s):
+            base, suffix = key[: -len(s)], _LABEL_SUFFIXES[s]
+    if base not in OPTIMIZER_LABELS:
+        raise KeyError(f"no book label for optimizer key {key!r}; known: "
+                       f"{', '.join(sorted(OPTIMIZER_LABELS))} (suffixes {', '.join(_LABEL_SUFFIXES)})")
+    return OPTIMIZER_LABELS[base] + suffix
 
 
 def optimizer_color(label: str) -> str:
