@@ -473,7 +473,9 @@ def verdict_tables(notebook: Path) -> list[list[list[str]]]:
             if md is None:
                 continue
             md = "".join(md) if isinstance(md, list) else md
-            rows = md_rows(md) if md.lstrip().startswith("|") else []
+            # the table's own lines (a captioned table sits inside a {table} directive)
+            lines = [line for line in md.splitlines() if line.lstrip().startswith("|")]
+            rows = md_rows("\n".join(lines)) if lines else []
             if rows and any(h.lower().startswith("verdict") for h in rows[0]):
                 found.append(rows)
     return found

@@ -109,3 +109,16 @@ def test_md_table_refuses_ragged_rows_and_multiline_cells():
         md_table(["a"], [["two\nlines"]])
     with pytest.raises(ValueError, match="at least one column"):
         md_table([], [])
+
+
+def test_captioned_wraps_a_table_in_a_named_directive():
+    from adamlab.report import captioned, md_table
+
+    out = captioned(md_table(["a"], [["1"]]), "Verdicts of $\\S 3$.", "tab-03-verdicts")
+    lines = out.splitlines()
+    assert lines[0] == ":::{table} Verdicts of $\\S 3$." and lines[1] == ":name: tab-03-verdicts"
+    assert lines[3:5] == ["| a |", "|---|"] and lines[-1] == ":::"
+    with pytest.raises(ValueError, match="one non-empty line"):
+        captioned("| a |", "two\nlines", "tab-x")
+    with pytest.raises(ValueError, match="table name"):
+        captioned("| a |", "ok", "Tab X")

@@ -129,8 +129,12 @@ def use_book_style() -> None:
         return
     shell = get_ipython()
     if shell is not None:
+        import matplotlib.pyplot as plt
         from matplotlib.figure import Figure
 
+        # The inline backend installs its own PNG formatter when pyplot first loads it; load it
+        # now (a figure made and closed), so that book_png replaces that formatter, not before.
+        plt.close(plt.figure())
         shell.display_formatter.formatters["image/png"].for_type(Figure, book_png)
 
 

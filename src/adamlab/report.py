@@ -19,7 +19,7 @@ import re
 
 import numpy as np
 
-__all__ = ["Markup", "below", "escape_md", "md_table", "sig"]
+__all__ = ["Markup", "below", "captioned", "escape_md", "md_table", "sig"]
 
 
 def _bound_text(bound: float) -> str:
@@ -105,3 +105,16 @@ def md_table(header, rows) -> str:
             raise ValueError(f"row {i} has {len(row)} cells, the header has {len(header)}: {row!r}")
         lines.append("| " + " | ".join(map(_cell, row)) + " |")
     return "\n".join(lines)
+
+
+def captioned(table: str, caption: str, name: str) -> str:
+    """``table`` (Markdown) as a numbered table with a caption, in MyST's ``{table}`` directive.
+
+    The book numbers it ("Table 6.1.2"), and ``{numref}`name``` refers to it. ``caption`` is one
+    line of MyST (math and emphasis allowed); ``name`` a label such as ``"tab-061-verdicts"``.
+    """
+    if "\n" in caption or not caption.strip():
+        raise ValueError(f"a caption is one non-empty line, got {caption!r}")
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]*", name):
+        raise ValueError(f"a table name is lower-case letters, digits and '-', got {name!r}")
+    return f":::{{table}} {caption}\n:name: {name}\n\n{table}\n:::"
