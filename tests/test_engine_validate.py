@@ -1,25 +1,35 @@
 """What the experiment engine reads back is validated: results, tuning records, checkpoints; one
-freshness rule for `list` and `run`; leftovers of killed processes.
+freshness rule for `list` and `run`; leftovers of killed processes; ADAMLAB_OFFLINE; and the data
+directory built from a local copy (`adamlab data fetch --from DIR`).
 
-Everything runs on the tiny synthetic problem of test_experiments (3 steps per epoch).
+Everything runs on the tiny synthetic problem of test_experiments (3 steps per epoch) or on small
+stand-in data files with patched checksums; one test copies the real MNIST of ../shared/data.
 """
 
 from __future__ import annotations
 
+import dataclasses
+import gzip
+import hashlib
 import json
 import os
 import shutil
 import subprocess
 import sys
+import tarfile
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from adamlab.cli import main
+from adamlab.data import _store, cifar10, fetch_from, imdb, mnist
 from adamlab.experiments import driver, results as store, runner, specs
 from adamlab.experiments.executors import InlineExecutor
 from adamlab.experiments.runner import CheckpointError, train_run
 
+from conftest import SHARED_DATA
+from test_data_imdb import pin
 from test_experiments import REPO, Interrupt, tiny
 
 ONE = dict(optimizers=tiny().optimizers[:1])  # Adam only
@@ -284,3 +294,142 @@ def test_list_and_status_on_a_missing_results_folder_say_so(tmp_path, capsys, cm
     what = "is not a folder" if kind == "a file" else "does not exist"
     assert out.out == "" and out.err.count("\n") == 1
     assert out.err.startswith(f"error: the results folder {root} {what}")
+
+
+@pytest.mark.parametrize("argv", [["list"], ["status"], ["run", "fig1-mnist", "--workers", "1"],
+                                  ["tune", "fig1-mnist", "--workers", "1"], ["data", "check"],
+                                  ["data", "fetch", "mnist", "--from", "."]])
+def test_an_offline_flag_that_is_not_understood_is_a_one_line_cli_error(
+        tmp_path, monkeypatch, capsys, argv):
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "maybe")
+    monkeypatch.setenv("ADAMLAB_RESULTS", str(tmp_path / "res"))
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path / "data"))
+    assert main(argv) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    assert out.err == ("error: ADAMLAB_OFFLINE='maybe' is not understood: set it to 1, true, "
+                       "yes or on, or to 0, false, no, off or empty\n")
+    assert not any(tmp_path.iterdir())  # nothing was started
+
+
+def test_an_offline_flag_that_is_not_understood_stops_a_loader_even_with_the_files_there(
+        tmp_path, monkeypatch):
+    body = b"stand-in"
+    res = dataclasses.replace(mnist.ARCHIVES["test_labels"], size=len(body),
+                              checksum=_store.Checksum("sha256", hashlib.sha256(body).hexdigest()))
+    res.path(tmp_path).parent.mkdir(parents=True)
+    res.path(tmp_path).write_bytes(body)
+    assert _store.verify(res, tmp_path) == res.path(tmp_path)
+    monkeypatch.setenv("ADAMLAB_OFFLINE", "maybe")
+    with pytest.raises(_store.SettingError, match="ADAMLAB_OFFLINE='maybe' is not understood"):
+        _store.verify(res, tmp_path)
+    with pytest.raises(_store.SettingError):
+        mnist.load_mnist(root=tmp_path)
+
+
+# ----------------------------------------------------------------------------- fetch --from
+
+
+def pinned(res, body: bytes):
+    return dataclasses.replace(res, size=len(body),
+                               checksum=_store.Checksum("sha256", hashlib.sha256(body).hexdigest()))
+
+
+@pytest.fixture
+def fake_cifar(tmp_path, monkeypatch):
+    """A local copy with stand-in CIFAR-10 files (pinned): gzipped batches as in the CI copy,
+    the meta file plain, no test batch."""
+    src = tmp_path / "copy"
+    folder = src / "cifar10" / "cifar-10-batches-bin"
+    folder.mkdir(parents=True)
+    train = []
+    for i, res in enumerate(cifar10.TRAIN):
+        body = bytes([i]) * 3073
+        with gzip.open(folder / f"data_batch_{i + 1}.bin.gz", "wb") as f:
+            f.write(body)
+        train.append(pinned(res, body))
+    meta = b"airplane\nautomobile\n"
+    (folder / "batches.meta.txt").write_bytes(meta)
+    monkeypatch.setattr(cifar10, "TRAIN", tuple(train))
+    monkeypatch.setattr(cifar10, "META", pinned(cifar10.META, meta))
+    monkeypatch.setattr(cifar10, "EXTRACTED", tuple(train) + (cifar10.TEST, cifar10.META))
+    return src
+
+
+def test_fetch_from_a_local_copy_gunzips_and_verifies(tmp_path, monkeypatch, capsys, fake_cifar):
+    dest = tmp_path / "data"
+    monkeypatch.setenv("ADAMLAB_DATA", str(dest))
+    assert main(["data", "fetch", "cifar10", "--from", str(fake_cifar)]) == 0
+    out = capsys.readouterr().out
+    for res in (*cifar10.TRAIN, cifar10.META):
+        assert f"ok  {res.path(dest)}" in out and _store.is_verified(res, dest)
+    assert res.path(dest).read_bytes() == b"airplane\nautomobile\n"
+    assert cifar10.TRAIN[2].path(dest).read_bytes() == bytes([2]) * 3073
+    assert (f"note: cifar10: {fake_cifar} does not hold "
+            f"cifar10/cifar-10-batches-bin/test_batch.bin") in out
+    assert not list(fake_cifar.rglob(".*"))  # nothing written in the copy
+    # a second time keeps what is there and verified
+    before = cifar10.TRAIN[0].path(dest).stat().st_ino
+    assert main(["data", "fetch", "cifar10", "--from", str(fake_cifar)]) == 0
+    assert cifar10.TRAIN[0].path(dest).stat().st_ino == before
+
+
+def test_fetch_from_refuses_a_copy_that_is_not_the_official_file(tmp_path, capsys, monkeypatch,
+                                                                fake_cifar):
+    dest = tmp_path / "data"
+    monkeypatch.setenv("ADAMLAB_DATA", str(dest))
+    bad = fake_cifar / "cifar10" / "cifar-10-batches-bin" / "data_batch_4.bin.gz"
+    with gzip.open(bad, "wb") as f:
+        f.write(b"\x00" * 3073)
+    (fake_cifar / "cifar10" / "cifar-10-batches-bin" / "data_batch_5.bin.gz").write_bytes(b"\x1f\x8b")
+    code = main(["data", "fetch", "all", "--from", str(fake_cifar)])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert f"error: cifar10: {bad} is not the official data_batch_4.bin (sha256 " in err
+    assert "nothing was copied: replace it with a good copy" in err
+    assert f"error: mnist: {fake_cifar} holds no mnist/train-images-idx3-ubyte.gz[.gz]" in err
+    folder = dest / "cifar10" / "cifar-10-batches-bin"
+    assert sorted(p.name for p in folder.iterdir() if not p.name.endswith(".lock")) == [
+        f"data_batch_{i}.bin" for i in (1, 2, 3)]  # nothing unverified, no .part files
+    with pytest.raises(_store.FormatError, match="not a complete gzip file"):
+        _store.copy_in(cifar10.TRAIN[4], fake_cifar / "cifar10" / "cifar-10-batches-bin"
+                       / "data_batch_5.bin.gz", dest)
+    assert main(["data", "fetch", "mnist", "--from", str(tmp_path / "nowhere")]) == 2
+    assert "--from" in capsys.readouterr().err
+
+
+def test_fetch_from_a_repacked_imdb_tarball(tmp_path, monkeypatch):
+    scratch = tmp_path / "scratch"
+    acl = pin(monkeypatch, scratch)
+    src = tmp_path / "copy" / "imdb"
+    src.mkdir(parents=True)
+    with gzip.open(src / "imdb.vocab.gz", "wb") as f:
+        f.write((acl / "imdb.vocab").read_bytes())
+    (acl / "imdb.vocab").unlink()
+    for split in ("train", "test"):
+        (acl / split / "labeledBow.feat").unlink()
+    with tarfile.open(src / "reviews-repack.tar.gz", "w:gz") as tf:
+        tf.add(acl, arcname="aclImdb")
+    dest = tmp_path / "data"
+    paths = fetch_from("imdb", tmp_path / "copy", dest)
+    assert paths == [imdb.VOCAB.path(dest), dest / "imdb" / "aclImdb"]
+    assert imdb.verify_reviews(dest) and _store.is_verified(imdb.VOCAB, dest)
+    # a tarball whose reviews differ is refused, and nothing of it is kept
+    other = tmp_path / "data2"
+    (acl / "train" / "pos" / "1_7.txt").write_text("Edited.")
+    with tarfile.open(src / "reviews-repack.tar.gz", "w:gz") as tf:
+        tf.add(acl, arcname="aclImdb")
+    with pytest.raises(_store.ChecksumError, match="are not the official ones .* nothing was kept"):
+        fetch_from("imdb", tmp_path / "copy", other)
+    assert not (other / "imdb" / "aclImdb").exists()
+
+
+def test_fetch_from_the_shared_copy_gives_verified_mnist(tmp_path, monkeypatch, capsys):
+    if not (SHARED_DATA / "mnist").is_dir():
+        pytest.skip(f"no shared copy at {SHARED_DATA}")
+    monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
+    assert main(["data", "fetch", "mnist", "--from", str(SHARED_DATA)]) == 0
+    assert main(["data", "check", "mnist"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == "mnist: complete and verified"
+    x_train, y_train, _, _ = mnist.load_mnist(root=tmp_path)
+    assert x_train.shape == (60_000, 784) and np.bincount(y_train)[0] == 5923

@@ -226,7 +226,8 @@ def result_problem(rec: dict, spec: PanelSpec, name: str | None = None) -> str |
     for key in ("full_cost", "full_penalty"):
         nulls = [i for i, v in enumerate(rec[key]) if v is None]
         if nulls and (div is None or nulls != [len(evals) - 1]):
-            return f"{key}[{nulls[0]}] is null, which only the last evaluation of a diverged run may be"
+            return (f"{key}[{nulls[0]}] is null, which only the last evaluation of a diverged "
+                    "run may be")
     if not isinstance(rec["resumed_at_epochs"], list) or not all(
             _is_int(e) and 0 <= e < epochs for e in rec["resumed_at_epochs"]):
         return "resumed_at_epochs is not a list of epochs"
@@ -267,7 +268,8 @@ def _check(path: Path, spec: PanelSpec, chosen) -> tuple[str, str, dict | None]:
         return "invalid", str(e), None
     h = spec.spec_hash()
     if rec.get("spec_hash") != h:
-        return "stale", f"{path} (spec hash {str(rec.get('spec_hash'))[:12]}, current {h[:12]})", None
+        theirs = str(rec.get("spec_hash"))[:12]
+        return "stale", f"{path} (spec hash {theirs}, current {h[:12]})", None
     problem = result_problem(rec, spec, path.name)
     if problem:
         return "invalid", f"{path} is not a valid result: {problem}; {_run_fix(spec)}", None
@@ -410,7 +412,8 @@ def scan(results=None, specs=None) -> list[dict]:
                     stale.append(why)
         rows.append({"panel": spec.panel, "preset": spec.preset, "hash": spec.spec_hash()[:12],
                      "expected": len(spec.optimizers) * len(spec.seeds), "fresh": counts["fresh"],
-                     "stale": counts["stale"], "tuned": tuned, "invalid": invalid, "stale_files": stale,
+                     "stale": counts["stale"], "tuned": tuned, "invalid": invalid,
+                     "stale_files": stale,
                      "optimizers": [o.name for o in spec.optimizers],
                      "epochs": spec.epochs, "seeds": list(spec.seeds)})
     return rows

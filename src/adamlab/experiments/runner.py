@@ -340,13 +340,15 @@ def _checkpoint_problem(meta) -> str | None:
         if len(log[key]) != epoch:
             return f"log.{key} has {len(log[key])} entries, but the checkpoint is at epoch {epoch}"
     evals = log["full_cost_epochs"]
-    if not all(isinstance(e, int) and 0 <= e <= epoch for e in evals) or evals != sorted(set(evals)):
+    if not all(isinstance(e, int) and 0 <= e <= epoch for e in evals) \
+            or evals != sorted(set(evals)):
         return f"log.full_cost_epochs {str(evals)[:60]} are not increasing epochs up to {epoch}"
     for key in ("full_cost", "full_penalty", "eval_seconds"):
         if len(log[key]) != len(evals):
             return f"log.{key} has {len(log[key])} entries, log.full_cost_epochs {len(evals)}"
     if t <= 0 or t % epoch:
-        return f"its step count t = {t} is not a whole number of steps per epoch times epoch {epoch}"
+        return (f"its step count t = {t} is not a whole number of steps per epoch times epoch "
+                f"{epoch}")
     if meta["npz"] != f"state-{epoch:05d}.npz":
         return f"it names the arrays {meta['npz']!r}, not those of epoch {epoch}"
     return None
