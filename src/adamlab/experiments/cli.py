@@ -9,6 +9,9 @@
 Every command takes ``--results DIR`` (default: see :func:`adamlab.experiments.results.results_dir`).
 Errors (an unknown panel, preset, optimizer or seed, a results folder that cannot be written, a
 checkpoint of another experiment, an unreachable scheduler) print one line on stderr and exit 2.
+``list`` and ``status`` on a results folder that does not exist say so in one line and exit 1; a
+result, tuning record or checkpoint that is not valid is shown as ``INVALID`` (the file, the
+problem, the fix) and the rest is listed as usual.
 This module imports nothing heavy: ``adamlab --help`` stays fast.
 """
 
