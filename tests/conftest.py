@@ -9,19 +9,14 @@ The tests find the data as the loaders do, with one step in between:
    (``$XDG_CACHE_HOME/adamlab`` or ``~/.cache/adamlab``): ``adamlab.data.data_dir()``.
 
 A real-data test skips, naming the directory it looked in, only when its dataset is not there.
-The preparation of step 2:
-
-- ``mnist/``: the four official ``.gz`` files, copied;
-- ``imdb/aclImdb/``: the repacked review archive extracted (``tarfile`` ``filter="data"``), with
-  ``imdb.vocab`` decompressed beside the reviews, as in the official layout;
-- ``cifar10/cifar-10-batches-bin/``: the five training batches decompressed, plus
-  ``batches.meta.txt``. The partial test batch is deliberately not used.
-
-Only this fixture knows the names of the files in ``../shared/data``; ``src/`` knows only the
-official layout. Nothing under ``../shared`` is written. Each dataset is prepared in a temporary
-folder, marked complete and renamed into place, so an interrupted run is redone and a finished
-one costs nothing the next time. A dataset that cannot be prepared is reported in the skip (or,
-under ADAMLAB_REQUIRE_DATA=1, failure) message of its tests; the other tests still run.
+Step 2 is ``adamlab data fetch --from ../shared/data`` (:func:`adamlab.data.fetch_from`), dataset
+by dataset, with the checksums of a download: MNIST's ``.gz`` files copied, the IMDB reviews
+extracted from the repacked tarball with ``imdb.vocab`` beside them, the five CIFAR-10 training
+batches gunzipped with ``batches.meta.txt`` (the partial test batch is not the official file and
+is not used). Nothing under ``../shared`` is written. A dataset prepared completely gets a marker,
+so a later session costs nothing; an interrupted one is continued. A dataset that cannot be
+prepared is reported in the skip (or, under ADAMLAB_REQUIRE_DATA=1, failure) message of its
+tests; the other tests still run.
 
 Tests never touch the network: ``ADAMLAB_OFFLINE=1`` is set unless a test clears it (the
 download tests use a loopback server). ``ADAMLAB_REQUIRE_DATA=1`` (set by ``.ci/run``) turns the
@@ -33,14 +28,10 @@ from __future__ import annotations
 import builtins
 import errno
 import fcntl
-import gzip
 import io
 import json
 import multiprocessing
 import os
-import shutil
-import sys
-import tarfile
 import traceback
 from pathlib import Path
 
@@ -49,76 +40,30 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = Path(os.environ.get("ADAMLAB_SHARED_DATA", REPO.parent / "shared" / "data"))
 PREPARED = REPO / ".data"
-MARKER_NAME = ".prepared-v1"  # inside each dataset folder
+MARKER_NAME = ".prepared-v2"  # inside each dataset folder
 CI_DATASETS = ("mnist", "imdb", "cifar10-train")
-
-_MNIST = ("train-images-idx3-ubyte.gz", "train-labels-idx1-ubyte.gz",
-          "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz")
-_IMDB_REPACK = "imdb/aclImdb-labeled-reviews-repack.tar.gz"
-_IMDB_VOCAB_GZ = "imdb/imdb.vocab.gz"
-_CIFAR_DIR = "cifar10/cifar-10-batches-bin"
-
-
-def _gunzip(src: Path, dst: Path) -> None:
-    with gzip.open(src, "rb") as fi, open(dst, "wb") as fo:
-        shutil.copyfileobj(fi, fo, 1 << 20)
-
-
-def _prepare_mnist(shared: Path, out: Path) -> None:
-    (out / "mnist").mkdir(parents=True)
-    for name in _MNIST:
-        shutil.copyfile(shared / "mnist" / name, out / "mnist" / name)
-
-
-def _prepare_imdb(shared: Path, out: Path) -> None:
-    if not hasattr(tarfile, "data_filter"):  # filter="data" came with Python 3.11.4 / 3.12
-        raise tarfile.TarError(f"extracting safely needs tarfile's filter='data', which Python "
-                               f"{sys.version.split()[0]} lacks; use Python >= 3.11.4")
-    (out / "imdb").mkdir(parents=True)
-    with tarfile.open(shared / _IMDB_REPACK, "r:gz") as tf:
-        tf.extractall(out / "imdb", filter="data")
-    _gunzip(shared / _IMDB_VOCAB_GZ, out / "imdb" / "aclImdb" / "imdb.vocab")
-
-
-def _prepare_cifar10(shared: Path, out: Path) -> None:
-    dst = out / _CIFAR_DIR
-    dst.mkdir(parents=True)
-    for i in range(1, 6):
-        _gunzip(shared / _CIFAR_DIR / f"data_batch_{i}.bin.gz", dst / f"data_batch_{i}.bin")
-    shutil.copyfile(shared / _CIFAR_DIR / "batches.meta.txt", dst / "batches.meta.txt")
-
-
-_STEPS = {"mnist": _prepare_mnist, "imdb": _prepare_imdb, "cifar10": _prepare_cifar10}
 
 
 def prepare_data_dir(shared: Path = SHARED_DATA, dest: Path = PREPARED) -> dict[str, str]:
-    """Prepare ``dest`` from ``shared``, dataset by dataset; return {dataset: error} for failures.
+    """Prepare ``dest`` from ``shared`` with ``adamlab data fetch --from``, dataset by dataset;
+    return {dataset: error} for failures. A dataset whose marker exists is complete and kept."""
+    from adamlab.data import DATASETS, DataError, fetch_from
 
-    Each dataset is built in a temporary folder, its marker written inside it, and the folder
-    renamed into place, so a dataset folder that exists with its marker is complete and is kept
-    (with its caches) on later runs.
-    """
     dest.mkdir(parents=True, exist_ok=True)
-    if all((dest / name / MARKER_NAME).is_file() for name in _STEPS):
+    if all((dest / name / MARKER_NAME).is_file() for name in DATASETS):
         return {}
     errors = {}
     with open(dest / ".lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        for name, step in _STEPS.items():
+        fcntl.flock(lock, fcntl.LOCK_EX)  # xdist workers wait for the first one
+        for name in DATASETS:
             if (dest / name / MARKER_NAME).is_file():
                 continue
-            tmp = dest / f".prep-{name}-{os.getpid()}"
-            shutil.rmtree(tmp, ignore_errors=True)
             try:
-                step(shared, tmp)
-                (tmp / name / MARKER_NAME).write_text(f"prepared from {shared}\n")
-                if (dest / name).exists():
-                    shutil.rmtree(dest / name)
-                os.replace(tmp / name, dest / name)
-            except (OSError, EOFError, tarfile.TarError) as e:
-                errors[name] = f"preparing {dest / name} from {shared} failed: {type(e).__name__}: {e}"
-            finally:
-                shutil.rmtree(tmp, ignore_errors=True)
+                fetch_from(name, shared, dest)
+                (dest / name / MARKER_NAME).write_text(f"adamlab data fetch {name} --from {shared}\n")
+            except (DataError, OSError) as e:
+                errors[name] = (f"`adamlab data fetch {name} --from {shared}` into {dest} failed: "
+                                f"{type(e).__name__}: {e}")
     return errors
 
 

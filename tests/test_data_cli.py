@@ -102,8 +102,8 @@ def test_fetch_with_an_unclear_offline_flag_says_which_values_work(tmp_path, mon
     monkeypatch.setenv("ADAMLAB_DATA", str(tmp_path))
     monkeypatch.setenv("ADAMLAB_OFFLINE", value)
     code, out, err = run(capsys, "data", "fetch", "mnist")
-    assert code == 1 and out == ""
-    assert err == (f"error: mnist: ADAMLAB_OFFLINE={value!r} is not understood: set it to 1, true, yes or on, "
+    assert code == 2 and out == ""
+    assert err == (f"error: ADAMLAB_OFFLINE={value!r} is not understood: set it to 1, true, yes or on, "
                    f"or to 0, false, no, off or empty\n")
 
 

@@ -450,8 +450,8 @@ def test_cli_names_missing_data(tmp_path, capsys, monkeypatch):
 def test_cli_refuses_a_checkpoint_of_another_spec(tmp_path, capsys):
     spec = specs.get_spec("fig1-mnist", "quick")
     where = runner.checkpoint_path(store.checkpoints_dir(tmp_path), spec, "adam", 0)
-    where.mkdir(parents=True)
-    (where / "checkpoint.json").write_text(json.dumps({"identity": {"spec_hash": "0" * 64}}))
+    where.parent.mkdir(parents=True)
+    train_run(tiny(epochs=1), "adam", {"lr": 1e-3}, 0, checkpoint_dir=where, checkpoint_every_s=0)
     assert main(["run", "fig1-mnist", "--optimizer", "adam", "--seed", "0", "--resume",
                  "--workers", "1", "--results", str(tmp_path)]) == 2
     assert "another experiment" in capsys.readouterr().err

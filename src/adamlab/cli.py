@@ -1,4 +1,4 @@
-"""The ``adamlab`` command line: ``adamlab data fetch {mnist,imdb,cifar10,all}``,
+"""The ``adamlab`` command line: ``adamlab data fetch {mnist,imdb,cifar10,all} [--from DIR]``,
 ``adamlab data check [mnist|imdb|cifar10|all ...]``, ``adamlab --version``; also ``python -m adamlab``.
 
 ``main`` dispatches subcommands; each command group registers itself in :data:`COMMANDS` with a
@@ -18,8 +18,12 @@ from . import __version__
 def _add_data(sub) -> None:
     p = sub.add_parser("data", help="fetch and check the datasets")
     dsub = p.add_subparsers(dest="data_command", required=True)
-    f = dsub.add_parser("fetch", help="download, verify and extract a dataset")
+    f = dsub.add_parser("fetch", help="download (or copy from a local copy), verify and extract a "
+                                      "dataset")
     f.add_argument("dataset", choices=["mnist", "imdb", "cifar10", "all"])
+    f.add_argument("--from", dest="source", metavar="DIR", default=None,
+                   help="copy from this local copy of the official files (laid out as the data "
+                        "directory; files may be gzipped) instead of downloading")
     f.set_defaults(func=_data_fetch)
     c = dsub.add_parser("check", help="list what is present and verified; exit 1 unless every "
                                       "dataset asked for is complete and verified")
@@ -32,10 +36,13 @@ def _data_fetch(args) -> int:
     from . import data
 
     names = list(data.DATASETS) if args.dataset == "all" else [args.dataset]
+    if args.source is not None and not os.path.isdir(args.source):
+        print(f"error: --from {args.source}: no such folder", file=sys.stderr)
+        return 2
     failed = False
     for name in names:
         try:
-            paths = data.fetch(name)
+            paths = data.fetch(name) if args.source is None else data.fetch_from(name, args.source)
         except data.DataError as e:
             print(f"error: {name}: {e}", file=sys.stderr)
             failed = True
@@ -47,6 +54,10 @@ def _data_fetch(args) -> int:
             continue
         for p in paths:
             print(f"ok  {p}")
+        if args.source is not None:  # what the local copy lacked (the CI copy's CIFAR-10 test set)
+            lacking = [r.path for r in data.problems(data.check(None, [name]))[name]]
+            if lacking:
+                print(f"note: {name}: {args.source} does not hold {_some(lacking)}")
     return 1 if failed else 0
 
 
@@ -103,6 +114,19 @@ from .experiments.cli import COMMANDS as _EXPERIMENT_COMMANDS  # noqa: E402 - li
 COMMANDS += _EXPERIMENT_COMMANDS
 
 
+def _check_settings() -> int:
+    """2, with a one-line error, if ``ADAMLAB_OFFLINE`` holds a value that is not understood
+    (every command refuses it, whether or not it would touch the data); else 0."""
+    from .data._store import SettingError, offline
+
+    try:
+        offline()
+    except SettingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="adamlab", description="Adam (Kingma & Ba, 2015), executable.")
     parser.add_argument("--version", action="version", version=f"adamlab {__version__}")
@@ -116,7 +140,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         try:
             args = build_parser().parse_args(argv)  # may print (--help, --version) and exit
-            code = args.func(args)
+            code = _check_settings() or args.func(args)
         finally:
             sys.stdout.flush()  # a closed pipe shows up here, not at interpreter exit
         return code

@@ -6,8 +6,9 @@
 
 Files live in :func:`data_dir` (``$ADAMLAB_DATA`` or a per-user cache directory), are verified
 against pinned checksums, and are fetched on first use unless ``ADAMLAB_OFFLINE=1``
-(``adamlab data fetch {mnist,imdb,cifar10,all}``; ``adamlab data check [dataset ...]`` lists what
-is there and exits non-zero unless every dataset asked for is complete and verified).
+(``adamlab data fetch {mnist,imdb,cifar10,all}``, or ``--from DIR`` to copy them from a local
+copy of the official files; ``adamlab data check [dataset ...]`` lists what is there and exits
+non-zero unless every dataset asked for is complete and verified).
 """
 
 from __future__ import annotations
@@ -23,17 +24,35 @@ from .mnist import load_mnist
 
 DATASETS = {"mnist": mnist, "imdb": imdb, "cifar10": cifar10}
 
-__all__ = ["load_mnist", "load_imdb_bow", "load_cifar10", "data_dir", "fetch", "check", "problems",
+__all__ = ["load_mnist", "load_imdb_bow", "load_cifar10", "data_dir", "fetch", "fetch_from", "check", "problems",
            "DataError", "MissingDataError", "ChecksumError", "FormatError", "FetchError", "DATASETS"]
 
 
-def fetch(name: str, root: Path | None = None) -> list[Path]:
-    """Fetch and verify one dataset (``mnist``, ``imdb``, ``cifar10``) or ``all``."""
+def _names(name: str) -> list[str]:
     names = list(DATASETS) if name == "all" else [name]
     for n in names:
         if n not in DATASETS:
             raise ValueError(f"dataset must be one of {sorted(DATASETS)} or 'all', got {name!r}")
-    return [p for n in names for p in DATASETS[n].fetch(root)]
+    return names
+
+
+def fetch(name: str, root: Path | None = None) -> list[Path]:
+    """Fetch and verify one dataset (``mnist``, ``imdb``, ``cifar10``) or ``all``."""
+    return [p for n in _names(name) for p in DATASETS[n].fetch(root)]
+
+
+def fetch_from(name: str, source: Path, root: Path | None = None) -> list[Path]:
+    """Build the data directory's copy of one dataset (or ``all``) from a local copy ``source``
+    of the official files, verified as a download is (``adamlab data fetch --from DIR``).
+
+    ``source`` is laid out as the data directory (``mnist/``, ``imdb/``, ``cifar10/``); any file
+    may be gzipped (``<name>.gz``), and the IMDB reviews may come in a repacked tarball. Nothing
+    there is written. See each module's ``fetch_from`` for what it takes.
+    """
+    source = Path(source)
+    if not source.is_dir():
+        raise MissingDataError(f"the local copy {source} is not a folder")
+    return [p for n in _names(name) for p in DATASETS[n].fetch_from(source, root)]
 
 
 class Status(NamedTuple):

@@ -13,10 +13,12 @@ mirrors). The rules the loaders follow:
   extraction, ``os.utime``) is caught. The stat is taken before hashing and checked again after,
   so a file that changes while it is hashed is not remembered as verified.
 - A download goes to a temporary file beside its target and is renamed into place only after the
-  checksum matched; on any failure the temporary file is deleted.
+  checksum matched; on any failure the temporary file is deleted. A copy from a local folder
+  (:func:`copy_in`, ``adamlab data fetch --from DIR``) goes the same way.
 - With ``ADAMLAB_OFFLINE=1`` (or ``true``, ``yes``, ``on``) nothing touches the network: a missing
   file raises :class:`MissingDataError` naming the file and the ``adamlab data fetch`` command.
-  ``0``, ``false``, ``no``, ``off`` or empty mean online; any other value is an error.
+  ``0``, ``false``, ``no``, ``off`` or empty mean online; any other value is an error, raised
+  by every verification too, so that it is an error even when no file is missing.
 - Any number of processes may prepare the same data at once. Each step that writes (a download, an
   extraction, a derived cache, the verified-state record) holds an exclusive ``flock`` on a lock
   file ``.<name>.lock`` beside its target, checks again under the lock whether another process did
@@ -34,6 +36,7 @@ from __future__ import annotations
 
 import contextlib
 import glob
+import gzip
 import hashlib
 import http.client
 import json
@@ -47,6 +50,7 @@ import urllib.error
 import urllib.request
 import warnings
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -274,6 +278,7 @@ def verify(res: Resource, root: Path | None = None) -> Path:
     Raises MissingDataError if the file is absent and ChecksumError if its digest differs or the
     file changed while it was being hashed.
     """
+    offline()  # an ADAMLAB_OFFLINE that is not understood is refused before any file is used
     root = data_dir() if root is None else Path(root)
     path = res.path(root)
     if not path.is_file():
@@ -599,28 +604,101 @@ def _download_locked(res: Resource, root: Path, dest: Path, progress, timeout, s
     failures: list[str] = []
     checksum_failures = 0
     for url in res.urls:
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
         try:
-            with os.fdopen(fd, "wb") as out:
-                got, size = _stream(url, out, res, timeout, progress, stream)
-            if res.size is not None and size != res.size:
-                raise ChecksumError(f"{size} bytes, expected {res.size}")
-            if got != res.checksum.hexdigest:
-                raise ChecksumError(f"{res.checksum.algo} {got}, expected {res.checksum.hexdigest}")
-            _umask_mode(tmp)
-            os.replace(tmp, dest)  # hashed while written; nothing else has the new file yet
-            remember(root, res.relpath, stat_key(dest.stat()), str(res.checksum))
-            return dest
+            return _write_verified(res, root, dest,
+                                   lambda out: _stream(url, out, res, timeout, progress, stream))
         except ChecksumError as e:
             checksum_failures += 1
             failures.append(f"{url}: checksum mismatch ({e})")
         except (urllib.error.URLError, http.client.HTTPException, OSError, ValueError) as e:
             failures.append(f"{url}: {type(e).__name__}: {e}")
-        finally:
-            _unlink(tmp)
     cls = ChecksumError if checksum_failures == len(res.urls) else FetchError
     raise cls(f"could not fetch {res.relpath}; nothing was kept:\n  " + "\n  ".join(failures))
+
+
+def _write_verified(res: Resource, root: Path, dest: Path, fill) -> Path:
+    """Put ``res`` in place at ``dest``: ``fill(out)`` writes its bytes to a temporary file beside
+    ``dest``, hashing them, and returns ``(hexdigest, size)``; the file is renamed into place
+    only if both match the pinned ones (:class:`ChecksumError` otherwise, leaving nothing)."""
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            got, size = fill(out)
+        if res.size is not None and size != res.size:
+            raise ChecksumError(f"{size} bytes, expected {res.size}")
+        if got != res.checksum.hexdigest:
+            raise ChecksumError(f"{res.checksum.algo} {got}, expected {res.checksum.hexdigest}")
+        _umask_mode(tmp)
+        os.replace(tmp, dest)  # hashed while written; nothing else has the new file yet
+        remember(root, res.relpath, stat_key(dest.stat()), str(res.checksum))
+        return dest
+    finally:
+        _unlink(tmp)
+
+
+def find_local(source: Path, *resources: Resource) -> tuple[Resource, Path]:
+    """The first of ``resources`` that the local copy ``source`` (a folder laid out as the data
+    directory) holds, at its own path or gzipped beside it (``<path>.gz``), and that file."""
+    source = Path(source)
+    for res in resources:
+        for path in (source / res.relpath, source / f"{res.relpath}.gz"):
+            if path.is_file():
+                return res, path
+    names = " or ".join(f"{r.relpath}[.gz]" for r in resources)
+    raise MissingDataError(f"{source} holds no {names}")
+
+
+def copy_in(res: Resource, source: Path, root: Path | None = None) -> Path:
+    """Put ``res`` into the data directory from the local file ``source`` (gunzipped when it ends
+    in ``.gz`` and ``res`` does not), verified as a download is: hashed while written to a
+    temporary file and renamed into place only if it matches. A verified file in place is kept."""
+    root = data_dir() if root is None else Path(root)
+    source, dest = Path(source), res.path(root)
+    gunzip = source.name.endswith(".gz") and not res.relpath.endswith(".gz")
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with file_lock(dest):
+        if dest.is_file():
+            try:
+                return verify(res, root)
+            except ChecksumError:
+                pass  # replaced by the verified copy, or kept if the copy is not verified either
+        clean_stale_parts(dest)
+        try:
+            return _write_verified(res, root, dest, lambda out: _copy(source, out, res, gunzip))
+        except ChecksumError as e:
+            raise ChecksumError(f"{source} is not the official {Path(res.relpath).name} ({e}); "
+                                f"nothing was copied: replace it with a good copy") from None
+
+
+def _copy(source: Path, out, res: Resource, gunzip: bool) -> tuple[str, int]:
+    """Copy (or gunzip) ``source`` into ``out`` while hashing it as ``res`` says."""
+    try:
+        size = res.size
+        if size is None and res.checksum.algo == "git-sha1":
+            size = _gunzipped_size(source) if gunzip else source.stat().st_size
+        h = res.checksum.hasher(size)
+        n = 0
+        with (gzip.open(source, "rb") if gunzip else open(source, "rb")) as f:
+            while chunk := f.read(_CHUNK):
+                out.write(chunk)
+                h.update(chunk)
+                n += len(chunk)
+    except (EOFError, zlib.error, gzip.BadGzipFile) as e:
+        raise FormatError(f"{source} is not a complete gzip file ({e}): replace it with a good "
+                          f"copy") from None
+    except OSError as e:
+        if e.filename is None or Path(e.filename) != source:
+            raise  # writing failed: the data directory's problem
+        raise DataError(f"cannot read {source}: {e.strerror or e}") from None
+    return h.hexdigest(), n
+
+
+def _gunzipped_size(path: Path) -> int:
+    """The size a single-member gzip file decompresses to, from its trailer (ISIZE)."""
+    with open(path, "rb") as f:
+        f.seek(-4, os.SEEK_END)
+        return int.from_bytes(f.read(4), "little")
 
 
 def _stream(url, out, res: Resource, timeout, progress, stream):
@@ -675,28 +753,11 @@ def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = 
             f"extracting {archive} safely needs tarfile's filter='data', which Python "
             f"{sys.version.split()[0]} lacks; use Python >= 3.11.4")
     fix = f"delete it and run `{fetch_command(dataset)}`" if dataset else "delete it and fetch it again"
-    final = dest / members_prefix
-    try:
-        dest.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise _unwritable(archive, dest, e) from e
-    with file_lock(final) as held:
-        if done is not None and done(final):
-            return final
-        if held:
-            clean_stale_dirs(dest)
-        try:
-            tmp = Path(tempfile.mkdtemp(dir=dest, prefix=f".extract-{members_prefix}-"))
-        except OSError as e:
-            raise _unwritable(archive, dest, e) from e
+
+    def fill(tmp: Path) -> None:
         try:
             with tarfile.open(archive, "r:*") as tf:
                 tf.extractall(tmp, filter="data")
-            if not (tmp / members_prefix).is_dir():
-                raise FormatError(f"{archive} has no top-level folder {members_prefix}/")
-            if final.exists():  # incomplete or not the archive's: moved out of the way, then removed
-                os.replace(final, tmp / ".replaced")
-            os.replace(tmp / members_prefix, final)
         except tarfile.FilterError as e:
             name = e.tarinfo.name if getattr(e, "tarinfo", None) is not None else "?"
             raise FormatError(
@@ -704,6 +765,42 @@ def safe_extract(archive: Path, dest: Path, members_prefix: str, dataset: str = 
                 f"tampered with: {fix}") from e
         except tarfile.TarError as e:
             raise FormatError(f"{archive} is not a readable tar archive ({e}): {fix}") from e
+        if not (tmp / members_prefix).is_dir():
+            raise FormatError(f"{archive} has no top-level folder {members_prefix}/")
+
+    return _into_place(dest, members_prefix, fill, done, lambda e: _unwritable(archive, dest, e))
+
+
+def copy_tree(source: Path, dest: Path, name: str, done=None) -> Path:
+    """Copy the folder ``source`` to ``dest/name`` as :func:`safe_extract` extracts: whole or
+    not at all, once however many processes ask."""
+    return _into_place(Path(dest), name, lambda tmp: shutil.copytree(source, tmp / name), done,
+                       lambda e: _unwritable(source, dest, e))
+
+
+def _into_place(dest: Path, name: str, fill, done, unwritable) -> Path:
+    """Under the lock of ``dest/name``: unless ``done(final)``, let ``fill(tmp)`` make
+    ``tmp/name`` in a temporary folder ``dest/.extract-*`` and rename it into place (what was
+    there is removed). ``unwritable(OSError)`` gives the error when ``dest`` cannot be written."""
+    final = dest / name
+    try:
+        dest.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise unwritable(e) from e
+    with file_lock(final) as held:
+        if done is not None and done(final):
+            return final
+        if held:
+            clean_stale_dirs(dest)
+        try:
+            tmp = Path(tempfile.mkdtemp(dir=dest, prefix=f".extract-{name}-"))
+        except OSError as e:
+            raise unwritable(e) from e
+        try:
+            fill(tmp)
+            if final.exists():  # incomplete or not the archive's: moved out of the way, then removed
+                os.replace(final, tmp / ".replaced")
+            os.replace(tmp / name, final)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return final

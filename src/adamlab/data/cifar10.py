@@ -33,7 +33,8 @@ import numpy as np
 import scipy.linalg
 
 from ._store import Checksum, FormatError, MissingDataError, Resource, cache_candidates, cache_lock, \
-    data_dir, ensure, fetch_command, offline, read_npz, safe_extract, save_cache, sweep_stale, verify
+    copy_in, data_dir, ensure, fetch_command, find_local, offline, read_npz, safe_extract, save_cache, \
+    sweep_stale, verify
 
 DATASET = "cifar10"
 RECORD = 3073
@@ -322,3 +323,19 @@ def fetch(root: Path | None = None) -> list[Path]:
     if paths and not have:
         _extract(root)
     return paths + [verify(r, root) for r in EXTRACTED]
+
+
+def fetch_from(source: Path, root: Path | None = None) -> list[Path]:
+    """Copy and verify CIFAR-10 from the local copy ``source``: the official tarball (then
+    extracted), or the extracted batches and ``batches.meta.txt``, each itself or gzipped. The
+    test batch is copied when there is one (the CI copy has none; the loader works without it)."""
+    root = data_dir() if root is None else Path(root)
+    if (Path(source) / ARCHIVE.relpath).is_file():
+        copy_in(ARCHIVE, Path(source) / ARCHIVE.relpath, root)
+        return fetch(root)
+    paths = [copy_in(*find_local(source, res), root) for res in TRAIN + (META,)]
+    try:
+        paths.append(copy_in(*find_local(source, TEST), root))
+    except MissingDataError:
+        pass
+    return paths

@@ -52,6 +52,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -59,8 +60,8 @@ import numpy as np
 import scipy.sparse as sp
 
 from ._store import Checksum, ChecksumError, FormatError, MissingDataError, Resource, cache_candidates, \
-    cache_lock, data_dir, ensure, fetch_command, file_digest, offline, read_npz, recorded, remember, \
-    safe_extract, save_cache, sweep_stale, verify
+    cache_lock, copy_in, copy_tree, data_dir, ensure, fetch_command, file_digest, find_local, offline, \
+    read_npz, recorded, remember, safe_extract, save_cache, sweep_stale, verify
 
 log = logging.getLogger(__name__)
 
@@ -593,3 +594,47 @@ def fetch(root: Path | None = None) -> list[Path]:
     feats = [verify(feat_resource(split), root) for split in SPLITS
              if feat_resource(split).path(root).is_file()]
     return paths + [acl] + feats
+
+
+def fetch_from(source: Path, root: Path | None = None) -> list[Path]:
+    """Copy and verify IMDB from the local copy ``source``: the official archive (then
+    extracted), else the reviews as an extracted ``imdb/aclImdb/`` tree or in another tarball
+    under ``imdb/`` whose top folder is ``aclImdb/`` (a repack, as in the CI copy), and
+    ``imdb.vocab`` (in ``aclImdb/`` or beside it, itself or gzipped); any ``labeledBow.feat``
+    too. The reviews are verified by their tree checksum, as after a download; a tree that
+    fails it is removed again."""
+    source = Path(source)
+    root = data_dir() if root is None else Path(root)
+    if (source / ARCHIVE.relpath).is_file():
+        copy_in(ARCHIVE, source / ARCHIVE.relpath, root)
+        return fetch(root)
+    origin = None
+    if not _have_extracted(root):
+        done = lambda _: _have_extracted(root)  # noqa: E731
+        if _have_extracted(source):
+            origin = _acl_dir(source)
+            copy_tree(origin, root / "imdb", "aclImdb", done)
+        else:
+            tarballs = sorted(p for pattern in ("*.tar.gz", "*.tgz", "*.tar")
+                              for p in (source / "imdb").glob(pattern))
+            if not tarballs:
+                raise MissingDataError(f"{source} holds neither {ARCHIVE.relpath}, nor the "
+                                       f"reviews in imdb/aclImdb/, nor a tarball of them in imdb/")
+            origin = tarballs[0]
+            safe_extract(origin, root / "imdb", "aclImdb", DATASET, done)
+    try:
+        verify_reviews(root)
+    except ChecksumError:
+        if origin is None:
+            raise
+        shutil.rmtree(_acl_dir(root), ignore_errors=True)
+        raise ChecksumError(f"the reviews in {origin} are not the official ones (their tree "
+                            f"checksum differs); nothing was kept: replace it with a good copy")
+    vocab = copy_in(VOCAB, find_local(source, VOCAB, VOCAB_BESIDE)[1], root)
+    feats = []
+    for split in SPLITS:
+        try:
+            feats.append(copy_in(*find_local(source, feat_resource(split)), root))
+        except MissingDataError:
+            pass
+    return [vocab, _acl_dir(root)] + feats

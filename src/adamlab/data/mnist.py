@@ -18,8 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ._store import Checksum, FormatError, MissingDataError, Resource, data_dir, ensure, fetch_command, \
-    offline, verify
+from ._store import Checksum, FormatError, MissingDataError, Resource, copy_in, data_dir, ensure, \
+    fetch_command, find_local, offline, verify
 
 DATASET = "mnist"
 # Official host first; it often refuses or times out, so two widely used mirrors follow
@@ -172,3 +172,9 @@ def load_mnist(*, flatten: bool = True, root: Path | None = None) -> MNIST:
 def fetch(root: Path | None = None) -> list[Path]:
     """Download (if missing) and verify the four official files."""
     return [ensure(r, root) for r in ARCHIVES.values()]
+
+
+def fetch_from(source: Path, root: Path | None = None) -> list[Path]:
+    """Copy and verify the four files from the local copy ``source`` (``mnist/<name>.gz``, or the
+    extracted IDX file, itself or gzipped)."""
+    return [copy_in(*find_local(source, ARCHIVES[key], EXTRACTED[key]), root) for key in ARCHIVES]

@@ -9,6 +9,9 @@
 Every command takes ``--results DIR`` (default: see :func:`adamlab.experiments.results.results_dir`).
 Errors (an unknown panel, preset, optimizer or seed, a results folder that cannot be written, a
 checkpoint of another experiment, an unreachable scheduler) print one line on stderr and exit 2.
+``list`` and ``status`` on a results folder that does not exist say so in one line and exit 1; a
+result, tuning record or checkpoint that is not valid is shown as ``INVALID`` (the file, the
+problem, the fix) and the rest is listed as usual.
 This module imports nothing heavy: ``adamlab --help`` stays fast.
 """
 
@@ -91,21 +94,43 @@ def _say(msg: str) -> None:
     print(msg, flush=True)
 
 
+def _no_results(root) -> bool:
+    """Say so (one line on stderr) when the results folder is missing or not a folder."""
+    if root.is_dir():
+        return False
+    what = "is not a folder" if root.exists() else "does not exist"
+    print(f"error: the results folder {root} {what} (nothing has been run there); run `adamlab "
+          "run PANEL` to create it, or point --results DIR or $ADAMLAB_RESULTS at the folder that "
+          "holds the results", file=sys.stderr)
+    return True
+
+
+def _problems(rows) -> None:
+    """One line per invalid file, after the table: the file, what is wrong, the fix."""
+    for r in rows:
+        for line in r["invalid"]:
+            print(f"INVALID {line}")
+
+
 def _cmd_list(args) -> int:
     from .results import results_dir, scan
 
     root = results_dir(args.results)
+    if _no_results(root):
+        return 1
     rows = scan(args.results)
     if args.json:
         print(json.dumps({"results": str(root), "panels": rows}, indent=1))
         return 0
     print(f"results folder: {root}")
     print(f"{'panel':11s} {'preset':6s} {'spec hash':12s} {'epochs':>6s} {'seeds':>5s} "
-          f"{'tuned':>7s} {'results':>9s} {'stale':>5s}  optimizers")
+          f"{'tuned':>7s} {'results':>9s} {'stale':>5s} {'invalid':>7s}  optimizers")
     for r in rows:
         print(f"{r['panel']:11s} {r['preset']:6s} {r['hash']:12s} {r['epochs']:6d} "
               f"{len(r['seeds']):5d} {r['tuned']:3d}/{len(r['optimizers']):<3d} "
-              f"{r['fresh']:4d}/{r['expected']:<4d} {r['stale']:5d}  {', '.join(r['optimizers'])}")
+              f"{r['fresh']:4d}/{r['expected']:<4d} {r['stale']:5d} {len(r['invalid']):7d}  "
+              f"{', '.join(r['optimizers'])}")
+    _problems(rows)
     return 0
 
 
@@ -181,8 +206,11 @@ def _tune(args) -> int:
 def _cmd_status(args) -> int:
     from .executors import default_workers
     from .results import checkpoints_dir, results_dir, scan
+    from .runner import CheckpointError, read_checkpoint
 
     root = results_dir(args.results)
+    if _no_results(root):
+        return 1
     ck = checkpoints_dir(root)
     print(f"results folder: {root}\ncheckpoints:    {ck}\ncores: {default_workers()}")
     running = sorted(ck.glob("*/*/*/checkpoint.json")) if ck.is_dir() else []
@@ -190,16 +218,25 @@ def _cmd_status(args) -> int:
         print("runs with a checkpoint (interrupted or in progress; continue with --resume):")
     for p in running:
         try:
-            meta = json.loads(p.read_text(encoding="utf-8"))
-            ident = meta["identity"]
-            print(f"  {ident['panel']} {ident['preset']} {ident['optimizer']} seed "
-                  f"{ident['seed']}: epoch {meta['epoch']}/{ident['epochs']}")
-        except (OSError, ValueError, KeyError) as e:
-            print(f"  {p.parent}: unreadable checkpoint ({e})")
+            meta = read_checkpoint(p.parent)
+        except CheckpointError as e:
+            print(f"  INVALID {e}")
+            continue
+        ident = meta["identity"]
+        what = f"{ident['panel']} {ident['preset']} {ident['optimizer']} seed {ident['seed']}"
+        if p.parent.relative_to(ck).parts != (ident["panel"], ident["preset"],
+                                              f"{ident['optimizer']}-seed{ident['seed']}"):
+            print(f"  INVALID checkpoint {p} holds the run of {what}, not the one its folder "
+                  f"names: delete {p.parent} and rerun without --resume")
+            continue
+        print(f"  {what}: epoch {meta['epoch']}/{ident['epochs']}")
     if not running:
         print("no run in progress")
-    for r in scan(args.results):
-        if r["fresh"] or r["stale"] or r["tuned"]:
+    rows = scan(args.results)
+    for r in rows:
+        if r["fresh"] or r["stale"] or r["tuned"] or r["invalid"]:
             print(f"{r['panel']} {r['preset']}: {r['fresh']}/{r['expected']} results, "
-                  f"{r['stale']} stale, {r['tuned']}/{len(r['optimizers'])} tuned")
+                  f"{r['stale']} stale, {len(r['invalid'])} invalid, "
+                  f"{r['tuned']}/{len(r['optimizers'])} tuned")
+    _problems(rows)
     return 0

@@ -8,7 +8,6 @@ it arrives and removing its checkpoint once the result is written.
 
 from __future__ import annotations
 
-import json
 import shutil
 from concurrent.futures import as_completed
 from pathlib import Path
@@ -50,13 +49,8 @@ def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=Tr
 
 
 def _fresh(path: Path, spec: PanelSpec, hyper: dict) -> bool:
-    if not path.is_file():
-        return False
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except ValueError:
-        return False
-    return rec.get("spec_hash") == spec.spec_hash() and rec.get("hyper") == hyper
+    """The freshness ``adamlab list`` shows: valid, this spec, these hyper-parameters."""
+    return store.result_state(path, spec, hyper)[0] == "fresh"
 
 def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None,
               resume=False, force=False, progress=False, workers=1, say=None) -> list[Path]:

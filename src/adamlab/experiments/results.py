@@ -11,26 +11,39 @@ to ``<results>/.checkpoints/`` (gitignored), or ``$ADAMLAB_CHECKPOINTS``.
 
 :func:`load_results` refuses stale files (a spec hash other than the current spec's), so a
 notebook never plots results of an experiment that is no longer the one its text describes.
+
+Every file read back is validated (:func:`result_problem`, :func:`tuning_problem`): valid JSON,
+the keys and types the runner writes, finite numbers where the runner never writes anything else
+(a diverged run's last evaluation may be null), and curves as long as the epochs they state. One
+function, :func:`result_state`, says whether a result is fresh, for ``adamlab run`` (which skips
+fresh results) and for ``adamlab list`` alike: a result is fresh when it is valid, made under the
+current spec and at the hyper-parameters the current tuning record chooses.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from pathlib import Path
 
 from .provenance import code_info, repo_root, versions
-from .runner import atomic_write_json
+from .runner import atomic_write_json, remove_stale_temps
 from .specs import PanelSpec, get_spec, PANELS, PRESETS
 
 __all__ = ["results_dir", "checkpoints_dir", "result_path", "tuning_path", "write_result",
            "write_tuning", "load_tuning", "load_results", "StaleResultError", "scan",
-           "check_writable", "ResultsDirError", "seed_band"]
+           "check_writable", "ResultsDirError", "seed_band", "InvalidResultError",
+           "result_state", "result_problem", "tuning_problem", "read_record"]
 
 
 class StaleResultError(RuntimeError):
     """A result file made under another spec (its hash differs from the current spec's)."""
+
+
+class InvalidResultError(RuntimeError):
+    """A result or tuning file that is not what the engine writes (truncated, edited, corrupt)."""
 
 
 class ResultsDirError(RuntimeError):
@@ -65,16 +78,205 @@ def tuning_path(results: Path, spec: PanelSpec, optimizer: str) -> Path:
 
 
 def check_writable(folder: Path) -> None:
-    """Create ``folder`` and write a probe file in it, or raise :class:`ResultsDirError`."""
+    """Create ``folder`` and write a probe file in it, or raise :class:`ResultsDirError`; then
+    remove the temporary files that killed processes left there."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        probe = folder / f".write-probe-{os.getpid()}"
+        probe = folder / f".write-probe-{os.getpid()}.tmp"
         probe.write_bytes(b"")
         probe.unlink()
     except OSError as e:
         raise ResultsDirError(f"the results folder {folder} is not writable ({e.strerror or e}); "
                               "choose another with --results DIR or $ADAMLAB_RESULTS") from None
+    remove_stale_temps(folder)
+
+
+# ----------------------------------------------------------------------------- validation
+
+
+def _run_fix(spec: PanelSpec) -> str:
+    return f"delete it or rerun `adamlab run {spec.panel} --preset {spec.preset}`"
+
+
+def _tune_fix(spec: PanelSpec, optimizer: str) -> str:
+    return (f"delete it or rerun `adamlab tune {spec.panel} --preset {spec.preset} "
+            f"--optimizer {optimizer}`")
+
+
+def read_record(path: Path, fix: str) -> dict:
+    """The JSON object in ``path``, or :class:`InvalidResultError` naming the file, the problem
+    and ``fix``. NaN and infinities are read as floats, for the schema checks to name."""
+    path = Path(path)
+    try:
+        rec = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise InvalidResultError(f"{path} cannot be read ({e.strerror or e}); {fix}") from None
+    except UnicodeDecodeError:
+        raise InvalidResultError(f"{path} is not UTF-8 text (corrupt?): {fix}") from None
+    except ValueError as e:
+        raise InvalidResultError(f"{path} is not valid JSON (truncated?): {e}; {fix}") from None
+    if not isinstance(rec, dict):
+        raise InvalidResultError(f"{path} holds a JSON {type(rec).__name__}, not an object: {fix}")
+    return rec
+
+
+def _is_int(v) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def _is_finite(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+def _bad_number(key: str, i, v, allow_null: bool = False) -> str | None:
+    if v is None and allow_null:
+        return None
+    where = key if i is None else f"{key}[{i}]"
+    if _is_finite(v):
+        return None
+    if isinstance(v, float):
+        return f"{where} is {v}, not a finite number"
+    return f"{where} is {json.dumps(v)[:40]}, not a number"
+
+
+def _numbers(rec: dict, key: str, allow_null: bool = False) -> str | None:
+    v = rec[key]
+    if not isinstance(v, list):
+        return f"{key} is not a list"
+    for i, x in enumerate(v):
+        bad = _bad_number(key, i, x, allow_null)
+        if bad:
+            return bad
+    return None
+
+
+def _hyper_problem(key: str, hyper) -> str | None:
+    if not isinstance(hyper, dict) or "lr" not in hyper:
+        return f"{key} is not a mapping with a step size lr"
+    for k, v in hyper.items():
+        bad = _bad_number(f"{key}.{k}", None, v)
+        if bad:
+            return bad
+    return None
+
+
+_RESULT_KEYS = ("optimizer", "seed", "spec_hash", "hyper", "epochs", "completed_epochs",
+                "train_cost", "full_cost_epochs", "full_cost", "full_penalty", "epoch_seconds",
+                "eval_seconds", "diverged", "resumed_at_epochs", "steps_per_epoch", "n_train",
+                "wall_seconds")
+
+
+def result_problem(rec: dict, spec: PanelSpec, name: str | None = None) -> str | None:
+    """What is wrong with the result record ``rec`` of ``spec`` (None if nothing), checked against
+    what :func:`~adamlab.experiments.runner.train_run` writes; ``name``: its file name.
+
+    A run that diverged keeps the epochs it completed: ``completed_epochs`` is the epoch it
+    diverged in, minus one when that happened in a step, and its last full cost may be null.
+    """
+    missing = [k for k in _RESULT_KEYS if k not in rec]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    opt, seed = rec["optimizer"], rec["seed"]
+    if not isinstance(opt, str) or opt not in [o.name for o in spec.optimizers]:
+        return f"optimizer {opt!r} is not one of the panel's"
+    if not _is_int(seed) or seed not in spec.seeds:
+        return f"seed {seed!r} is not one of the preset's {list(spec.seeds)}"
+    if name is not None and name != f"{opt}-seed{seed}.json":
+        return f"it holds the run of {opt} seed {seed}, not the one its name says"
+    for key in ("epochs", "completed_epochs", "steps_per_epoch", "n_train"):
+        if not _is_int(rec[key]):
+            return f"{key} is {rec[key]!r}, not an integer"
+    epochs, done = rec["epochs"], rec["completed_epochs"]
+    if epochs != spec.epochs_of(seed):
+        return f"it states {epochs} epochs, the spec {spec.epochs_of(seed)} for seed {seed}"
+    if rec["steps_per_epoch"] != -(-rec["n_train"] // spec.batch_size):
+        return (f"steps_per_epoch is {rec['steps_per_epoch']}, but {rec['n_train']} examples "
+                f"make {-(-rec['n_train'] // spec.batch_size)} minibatches")
+    bad = (_hyper_problem("hyper", rec["hyper"]) or _numbers(rec, "train_cost")
+           or _numbers(rec, "epoch_seconds") or _numbers(rec, "eval_seconds")
+           or _numbers(rec, "full_cost", allow_null=True)
+           or _numbers(rec, "full_penalty", allow_null=True)
+           or _bad_number("wall_seconds", None, rec["wall_seconds"]))
+    if bad:
+        return bad
+    div = rec["diverged"]
+    if div is None:
+        want = epochs
+    elif (isinstance(div, dict) and _is_int(div.get("epoch")) and 1 <= div["epoch"] <= epochs
+          and (div.get("step") is None or _is_int(div.get("step")))
+          and isinstance(div.get("reason"), str)):
+        want = div["epoch"] - (div["step"] is not None)
+    else:
+        return f"diverged is {json.dumps(div)[:60]}, not null or {{epoch, step, reason}}"
+    if done != want:
+        return (f"completed_epochs is {done}, but a run that "
+                + ("did not diverge" if div is None else f"diverged in epoch {div['epoch']}")
+                + f" of {epochs} completes {want}")
+    for key in ("train_cost", "epoch_seconds"):
+        if len(rec[key]) != done:
+            return f"{key} has {len(rec[key])} entries, not one per completed epoch ({done})"
+    evals = [e for e in spec.eval_epochs(epochs) if e <= done]
+    if rec["full_cost_epochs"] != evals:
+        return f"full_cost_epochs is {str(rec['full_cost_epochs'])[:60]}, expected {evals}"
+    for key in ("full_cost", "full_penalty", "eval_seconds"):
+        if len(rec[key]) != len(evals):
+            return (f"{key} has {len(rec[key])} entries, not one per evaluation "
+                    f"({len(evals)}, epoch 0 included)")
+    for key in ("full_cost", "full_penalty"):
+        nulls = [i for i, v in enumerate(rec[key]) if v is None]
+        if nulls and (div is None or nulls != [len(evals) - 1]):
+            return (f"{key}[{nulls[0]}] is null, which only the last evaluation of a diverged "
+                    "run may be")
+    if not isinstance(rec["resumed_at_epochs"], list) or not all(
+            _is_int(e) and 0 <= e < epochs for e in rec["resumed_at_epochs"]):
+        return "resumed_at_epochs is not a list of epochs"
+    return None
+
+
+def tuning_problem(rec: dict, spec: PanelSpec, optimizer: str) -> str | None:
+    """What is wrong with the tuning record ``rec`` of ``optimizer`` (None if nothing)."""
+    missing = [k for k in ("optimizer", "spec_hash", "chosen", "chosen_criterion", "points",
+                           "flagged", "at_edge") if k not in rec]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    if rec["optimizer"] != optimizer:
+        return f"it holds the search of {rec['optimizer']!r}, not of {optimizer!r}"
+    if not isinstance(rec["points"], list) or not rec["points"]:
+        return "points is not a non-empty list"
+    if not isinstance(rec["flagged"], bool) or not isinstance(rec["at_edge"], dict):
+        return "flagged or at_edge has the wrong type"
+    return (_hyper_problem("chosen", rec["chosen"])
+            or _bad_number("chosen_criterion", None, rec["chosen_criterion"]))
+
+
+def result_state(path: Path, spec: PanelSpec, chosen: dict | None = None) -> tuple[str, str]:
+    """``(state, why)`` of the result file ``path`` of ``spec``: ``"missing"``, ``"invalid"``
+    (``why`` names the file, the problem and the fix), ``"stale"`` (another spec, or made at
+    hyper-parameters other than ``chosen``, the current tuning record's choice, when given)
+    or ``"fresh"``. ``adamlab run`` reruns every result that is not fresh."""
+    return _check(Path(path), spec, chosen)[:2]
+
+
+def _check(path: Path, spec: PanelSpec, chosen) -> tuple[str, str, dict | None]:
+    """:func:`result_state` and the record (None unless it is fresh)."""
+    if not path.is_file():
+        return "missing", f"{path} does not exist", None
+    try:
+        rec = read_record(path, _run_fix(spec))
+    except InvalidResultError as e:
+        return "invalid", str(e), None
+    h = spec.spec_hash()
+    if rec.get("spec_hash") != h:
+        theirs = str(rec.get("spec_hash"))[:12]
+        return "stale", f"{path} (spec hash {theirs}, current {h[:12]})", None
+    problem = result_problem(rec, spec, path.name)
+    if problem:
+        return "invalid", f"{path} is not a valid result: {problem}; {_run_fix(spec)}", None
+    if chosen is not None and rec["hyper"] != chosen:
+        return "stale", (f"{path} (made at {rec['hyper']}, but the tuning record now chooses "
+                         f"{chosen})"), None
+    return "fresh", str(path), rec
 
 
 def _provenance() -> dict:
@@ -90,10 +292,11 @@ def write_tuning(results: Path, spec: PanelSpec, record: dict) -> Path:
 
 
 def load_tuning(results, spec: PanelSpec, optimizer: str, *, strict: bool = False) -> dict | None:
-    """The tuning record of ``optimizer``, or None if there is none or it is stale.
+    """The tuning record of ``optimizer``, or None if there is none, or it is stale or invalid
+    (so that ``adamlab run`` searches again and rewrites it).
 
-    With ``strict=True`` (for the notebooks) a missing record raises ``FileNotFoundError`` and a
-    stale one :class:`StaleResultError`.
+    With ``strict=True`` (for the notebooks) a missing record raises ``FileNotFoundError``, a
+    stale one :class:`StaleResultError` and an invalid one :class:`InvalidResultError`.
     """
     path = tuning_path(results_dir(results), spec, optimizer)
     if not path.is_file():
@@ -101,7 +304,12 @@ def load_tuning(results, spec: PanelSpec, optimizer: str, *, strict: bool = Fals
             raise FileNotFoundError(f"no tuning record {path}. Run: adamlab tune {spec.panel} "
                                     f"--preset {spec.preset}")
         return None
-    rec = json.loads(path.read_text(encoding="utf-8"))
+    try:
+        rec = _read_tuning(path, spec, optimizer)
+    except InvalidResultError:
+        if strict:
+            raise
+        return None
     if rec.get("spec_hash") == spec.spec_hash():
         return rec
     if strict:
@@ -109,6 +317,18 @@ def load_tuning(results, spec: PanelSpec, optimizer: str, *, strict: bool = Fals
                                f"{str(rec.get('spec_hash'))[:12]}, current {spec.spec_hash()[:12]}"
                                f"). Rerun: adamlab tune {spec.panel} --preset {spec.preset}")
     return None
+
+
+def _read_tuning(path: Path, spec: PanelSpec, optimizer: str) -> dict:
+    """The tuning record in ``path``; :class:`InvalidResultError` if it is not valid. The schema
+    is checked only under the current spec hash: a stale record is stale, whatever it holds."""
+    rec = read_record(path, _tune_fix(spec, optimizer))
+    problem = None if rec.get("spec_hash") != spec.spec_hash() \
+        else tuning_problem(rec, spec, optimizer)
+    if problem:
+        raise InvalidResultError(f"{path} is not a valid tuning record: {problem}; "
+                                 f"{_tune_fix(spec, optimizer)}")
+    return rec
 
 
 def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None) -> Path:
@@ -126,24 +346,30 @@ def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None)
 def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None) -> dict:
     """``{(optimizer, seed): record}`` of every result file of ``spec``'s panel and preset.
 
-    Raises :class:`StaleResultError` naming every file whose spec hash is not the current spec's,
-    and ``FileNotFoundError`` when a run of ``optimizers`` (default: all of the spec's) is missing.
+    Raises :class:`InvalidResultError` naming every file that is not a valid result,
+    :class:`StaleResultError` naming every file whose spec hash is not the current spec's (or
+    made at other hyper-parameters than the current tuning record chooses), and
+    ``FileNotFoundError`` when a run of ``optimizers`` (default: all of the spec's) is missing.
     """
-    folder = panel_dir(results_dir(results), spec)
+    root = results_dir(results)
+    folder = panel_dir(root, spec)
     want = [o.name for o in spec.optimizers] if optimizers is None else list(optimizers)
-    h = spec.spec_hash()
-    out, stale, missing = {}, [], []
+    out, stale, missing, invalid = {}, [], [], []
     for name in want:
+        tuned = load_tuning(root, spec, name)
         for seed in (spec.seeds if seeds is None else seeds):
             path = folder / f"{name}-seed{seed}.json"
-            if not path.is_file():
+            state, why, rec = _check(path, spec, None if tuned is None else tuned["chosen"])
+            if state == "missing":
                 missing.append(path.name)
-                continue
-            rec = json.loads(path.read_text(encoding="utf-8"))
-            if rec.get("spec_hash") != h:
-                stale.append(f"{path} (spec hash {str(rec.get('spec_hash'))[:12]}, current {h[:12]})")
-                continue
-            out[(name, seed)] = rec
+            elif state == "invalid":
+                invalid.append(why)
+            elif state == "stale":
+                stale.append(why)
+            else:
+                out[(name, seed)] = rec
+    if invalid:
+        raise InvalidResultError("; ".join(invalid))
     if stale:
         raise StaleResultError("stale results, made under another spec of "
                                f"{spec.panel} ({spec.preset}): " + "; ".join(stale)
@@ -154,31 +380,42 @@ def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None) 
     return out
 
 
-def scan(results=None) -> list[dict]:
-    """One row per (panel, preset): how many of its runs have a result, fresh or stale."""
+def scan(results=None, specs=None) -> list[dict]:
+    """One row per (panel, preset) (or per spec of ``specs``): how many of its runs have a
+    result that is fresh, stale or invalid, and how many optimizers a fresh tuning record.
+    ``invalid`` lists a line per invalid result or tuning file (the file, the problem, the fix);
+    ``stale_files`` says why each stale result is stale."""
     root = results_dir(results)
+    if specs is None:
+        specs = [get_spec(panel, preset) for panel in PANELS for preset in PRESETS]
     rows = []
-    for panel in PANELS:
-        for preset in PRESETS:
-            spec = get_spec(panel, preset)
-            h = spec.spec_hash()
-            fresh = stale = 0
-            expected = len(spec.optimizers) * len(spec.seeds)
-            for o in spec.optimizers:
-                for seed in spec.seeds:
-                    p = result_path(root, spec, o.name, seed)
-                    if p.is_file():
-                        try:
-                            ok = json.loads(p.read_text(encoding="utf-8")).get("spec_hash") == h
-                        except ValueError:
-                            ok = False
-                        fresh += ok
-                        stale += not ok
-            tuned = sum(load_tuning(root, spec, o.name) is not None for o in spec.optimizers)
-            rows.append({"panel": panel, "preset": preset, "hash": h[:12], "expected": expected,
-                         "fresh": fresh, "stale": stale, "tuned": tuned,
-                         "optimizers": [o.name for o in spec.optimizers],
-                         "epochs": spec.epochs, "seeds": list(spec.seeds)})
+    for spec in specs:
+        counts = {"fresh": 0, "stale": 0, "invalid": 0, "missing": 0}
+        invalid, stale, tuned = [], [], 0
+        for o in spec.optimizers:
+            rec = None
+            path = tuning_path(root, spec, o.name)
+            if path.is_file():
+                try:
+                    rec = _read_tuning(path, spec, o.name)
+                except InvalidResultError as e:
+                    invalid.append(str(e))
+            fresh_tuning = rec is not None and rec.get("spec_hash") == spec.spec_hash()
+            tuned += fresh_tuning
+            for seed in spec.seeds:
+                state, why = result_state(result_path(root, spec, o.name, seed), spec,
+                                          rec["chosen"] if fresh_tuning else None)
+                counts[state] += 1
+                if state == "invalid":
+                    invalid.append(why)
+                elif state == "stale":
+                    stale.append(why)
+        rows.append({"panel": spec.panel, "preset": spec.preset, "hash": spec.spec_hash()[:12],
+                     "expected": len(spec.optimizers) * len(spec.seeds), "fresh": counts["fresh"],
+                     "stale": counts["stale"], "tuned": tuned, "invalid": invalid,
+                     "stale_files": stale,
+                     "optimizers": [o.name for o in spec.optimizers],
+                     "epochs": spec.epochs, "seeds": list(spec.seeds)})
     return rows
 
 

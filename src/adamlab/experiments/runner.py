@@ -35,8 +35,10 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -56,7 +58,8 @@ CHECKPOINT_EVERY_S = 30.0
 
 
 class CheckpointError(RuntimeError):
-    """A checkpoint that belongs to another run or spec, or cannot be read."""
+    """A checkpoint that belongs to another run or spec, cannot be read, or does not hold
+    together."""
 
 
 # ----------------------------------------------------------------------------- data
@@ -228,6 +231,45 @@ def _atomic_write_bytes(path: Path, write) -> None:
         raise
 
 
+#: The temporary files of :func:`_atomic_write_bytes` (and the results folder's write probe):
+#: ``.<name>.<pid>.tmp``.
+_TEMP_RE = re.compile(r"^\..*[.-](\d+)\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    """True if process ``pid`` exists on this machine (or cannot be checked)."""
+    if os.name == "nt":  # os.kill would terminate it
+        return True
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return pid <= 0xFFFFFFFF  # another user's process; a number no pid can be is dead
+    return True
+
+
+def remove_stale_temps(folder) -> list[Path]:
+    """Remove the temporary files in ``folder`` whose writer (the pid in their name) is no
+    longer alive: what a process killed in the middle of a write left. Others are kept."""
+    removed = []
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return removed
+    for name in names:
+        m = _TEMP_RE.match(name)
+        if m and not _alive(int(m.group(1))):
+            try:
+                os.unlink(Path(folder) / name)
+                removed.append(Path(folder) / name)
+            except OSError:
+                pass
+    return removed
+
+
 def atomic_write_json(path: Path, obj) -> None:
     """Write ``obj`` as JSON to ``path`` through a temporary file and ``os.replace``."""
     data = (json.dumps(obj, indent=1, sort_keys=True, allow_nan=False) + "\n").encode("utf-8")
@@ -241,6 +283,7 @@ def _identity(spec, optimizer, hyper, seed, epochs) -> dict:
 
 def _save(where: Path, ident, model, opt, gens, log, epoch) -> None:
     where.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(where)
     sd = opt.state_dict()
     arrays = {f"param/{k}": v for k, v in model.params.items()}
     for name, slots in sd["state"].items():
@@ -257,16 +300,97 @@ def _save(where: Path, ident, model, opt, gens, log, epoch) -> None:
             old.unlink(missing_ok=True)
 
 
+def _fix(where: Path) -> str:
+    return f"delete {where} and rerun without --resume"
+
+
+def _who(ident: dict) -> str:
+    return (f"{ident.get('panel')} {ident.get('preset')} {ident.get('optimizer')} seed "
+            f"{ident.get('seed')} at {ident.get('hyper')} over {ident.get('epochs')} epochs "
+            f"(spec hash {str(ident.get('spec_hash'))[:12]})")
+
+
+def _checkpoint_problem(meta) -> str | None:
+    """What does not hold together in a checkpoint's JSON (None if nothing): its keys and types,
+    its epoch against the run's epochs, its step count, its log and the ``.npz`` it names."""
+    if not isinstance(meta, dict):
+        return "it is not a JSON object"
+    missing = [k for k in ("identity", "npz", "epoch", "t", "optimizer_class", "rng", "log")
+               if k not in meta]
+    if missing:
+        return f"it lacks {', '.join(missing)}"
+    ident, epoch, t, log = meta["identity"], meta["epoch"], meta["t"], meta["log"]
+    if not isinstance(ident, dict) or not all(k in ident for k in (
+            "spec_hash", "panel", "preset", "optimizer", "hyper", "seed", "epochs")):
+        return "its identity is incomplete"
+    ints = {"epoch": epoch, "t": t, "identity.epochs": ident["epochs"]}
+    for key, v in ints.items():
+        if not isinstance(v, int) or isinstance(v, bool):
+            return f"{key} is {v!r}, not an integer"
+    if not 1 <= epoch <= ident["epochs"]:
+        return f"epoch {epoch} is not within the run's 1..{ident['epochs']}"
+    if not isinstance(log, dict) or not isinstance(meta["rng"], dict):
+        return "its log or generator states are not mappings"
+    lists = ("train_cost", "epoch_seconds", "full_cost_epochs", "full_cost", "full_penalty",
+             "eval_seconds", "resumed_at_epochs")
+    for key in lists:
+        if not isinstance(log.get(key), list):
+            return f"log.{key} is not a list"
+    for key in ("train_cost", "epoch_seconds"):
+        if len(log[key]) != epoch:
+            return f"log.{key} has {len(log[key])} entries, but the checkpoint is at epoch {epoch}"
+    evals = log["full_cost_epochs"]
+    if not all(isinstance(e, int) and 0 <= e <= epoch for e in evals) \
+            or evals != sorted(set(evals)):
+        return f"log.full_cost_epochs {str(evals)[:60]} are not increasing epochs up to {epoch}"
+    for key in ("full_cost", "full_penalty", "eval_seconds"):
+        if len(log[key]) != len(evals):
+            return f"log.{key} has {len(log[key])} entries, log.full_cost_epochs {len(evals)}"
+    if t <= 0 or t % epoch:
+        return (f"its step count t = {t} is not a whole number of steps per epoch times epoch "
+                f"{epoch}")
+    if meta["npz"] != f"state-{epoch:05d}.npz":
+        return f"it names the arrays {meta['npz']!r}, not those of epoch {epoch}"
+    return None
+
+
 def read_checkpoint(where: Path) -> dict | None:
-    """The checkpoint's JSON, or None when there is none."""
-    path = Path(where) / "checkpoint.json"
+    """The checkpoint's JSON, or None when there is none. :class:`CheckpointError` names the
+    file and the fix when it cannot be read or does not hold together (see
+    :func:`_checkpoint_problem`)."""
+    where = Path(where)
+    path = where / "checkpoint.json"
     if not path.is_file():
         return None
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise CheckpointError(f"cannot read the checkpoint {path}: {e}; delete {where} to start "
-                              "this run afresh") from None
+        meta = json.loads(path.read_bytes().decode("utf-8"))
+    except OSError as e:
+        raise CheckpointError(f"cannot read the checkpoint {path} ({e.strerror or e}); "
+                              f"{_fix(where)}") from None
+    except ValueError:
+        raise CheckpointError(f"checkpoint {path} is not valid JSON (truncated?): "
+                              f"{_fix(where)}") from None
+    problem = _checkpoint_problem(meta)
+    if problem:
+        raise CheckpointError(f"checkpoint {path} does not hold together: {problem}; "
+                              f"{_fix(where)}")
+    return meta
+
+
+def _load_arrays(where: Path, npz: str) -> dict:
+    """The arrays of the checkpoint's ``.npz`` (no pickle), or :class:`CheckpointError`."""
+    path = where / npz
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {path}, named by {where / 'checkpoint.json'}, is "
+                              f"missing: {_fix(where)}")
+    bad = f"checkpoint {path} is not a valid .npz archive (corrupt or truncated)"
+    if not zipfile.is_zipfile(path):
+        raise CheckpointError(f"{bad}: {_fix(where)}")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.files}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile) as e:
+        raise CheckpointError(f"{bad}: {type(e).__name__}; {_fix(where)}") from None
 
 
 def _restore(where: Path, meta, ident, model, opt, gens) -> None:
@@ -274,35 +398,38 @@ def _restore(where: Path, meta, ident, model, opt, gens) -> None:
     if theirs != ident:
         diff = sorted(k for k in set(ident) | set(theirs) if theirs.get(k) != ident.get(k))
         raise CheckpointError(
-            f"the checkpoint in {where} belongs to another experiment (it differs in "
-            f"{', '.join(diff)}: checkpoint {[theirs.get(k) for k in diff]}, this run "
-            f"{[ident.get(k) for k in diff]}); refusing to continue it. Run without --resume "
-            f"to start afresh (it overwrites the checkpoint), or delete {where}.")
-    try:
-        with np.load(where / meta["npz"], allow_pickle=False) as z:
-            arrays = {k: z[k] for k in z.files}
-    except (OSError, ValueError, KeyError) as e:
-        raise CheckpointError(f"cannot read the checkpoint arrays in {where}: {e}; delete "
-                              f"{where} to start afresh") from None
+            f"the checkpoint in {where} belongs to another experiment: it is the run of "
+            f"{_who(theirs)}, this is {_who(ident)} (they differ in {', '.join(diff)}); "
+            f"refusing to continue it. Run without --resume to start afresh (it overwrites the "
+            f"checkpoint), or delete {where}.")
+    arrays = _load_arrays(where, meta["npz"])
+    path = where / meta["npz"]
     for k, p in model.params.items():
         a = arrays.get(f"param/{k}")
         if a is None or a.shape != p.shape or a.dtype != p.dtype:
-            raise CheckpointError(f"checkpoint {where} has no parameter {k!r} of shape "
-                                  f"{p.shape} and dtype {p.dtype}")
+            raise CheckpointError(f"checkpoint {path} has no parameter {k!r} of shape "
+                                  f"{p.shape} and dtype {p.dtype}: {_fix(where)}")
         p[...] = a
     state: dict = {}
     for key, a in arrays.items():
         if key.startswith("opt/"):
             _, name, slot = key.split("/", 2)
+            if name not in model.params or a.shape != model.params[name].shape:
+                raise CheckpointError(f"checkpoint {path} holds optimizer state {key!r} of shape "
+                                      f"{a.shape} that fits no parameter: {_fix(where)}")
             state.setdefault(name, {})[slot] = a
     try:
         opt.load_state_dict({"optimizer": meta["optimizer_class"], "t": int(meta["t"]),
                              "state": state, "hyperparams": opt.hyperparams()})
     except (ValueError, TypeError) as e:
-        raise CheckpointError(f"the optimizer state in {where} cannot be restored: {e}; delete "
-                              f"{where} to start this run afresh") from None
-    for k, g in gens.items():
-        g.bit_generator.state = meta["rng"][k]
+        raise CheckpointError(f"the optimizer state in {where} cannot be restored: {e}; "
+                              f"{_fix(where)}") from None
+    try:
+        for k, g in gens.items():
+            g.bit_generator.state = meta["rng"][k]
+    except (KeyError, TypeError, ValueError) as e:
+        raise CheckpointError(f"the generator states in {where / 'checkpoint.json'} cannot be "
+                              f"restored ({type(e).__name__}: {e}); {_fix(where)}") from None
 
 
 # ----------------------------------------------------------------------------- progress
