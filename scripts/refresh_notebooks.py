@@ -13,6 +13,7 @@ notebook whose execution fails is left untouched on disk and the script exits 1.
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,6 +36,11 @@ def refresh(path: Path) -> None:
 
 
 def main(argv: list[str]) -> int:
+    if os.environ.get("ADAMLAB_PERTURB", "").strip() not in ("", "0"):
+        print("refusing to store outputs made in the perturbation mode "
+              f"(ADAMLAB_PERTURB={os.environ['ADAMLAB_PERTURB']}): unset it and run again",
+              file=sys.stderr)
+        return 2
     paths = [Path(a) for a in argv] or sorted((ROOT / "notebooks").glob("*.ipynb"))
     failed = []
     for path in paths:

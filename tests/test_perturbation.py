@@ -152,3 +152,27 @@ def test_the_engines_worker_processes_perturb_alike():
         there = ex.submit(glorot_uniform, shape, np.random.default_rng(6)).result(timeout=120)
     np.testing.assert_array_equal(there, here)
     assert not np.array_equal(there, plain)
+
+
+def test_provenance_records_the_mode(monkeypatch):
+    from adamlab.experiments.provenance import machine_info
+
+    assert machine_info()["perturbation"] is None
+    monkeypatch.setenv(PERTURB_ENV, "1e-6:4")
+    assert machine_info()["perturbation"] == [1e-6, 4]
+
+
+def test_refresh_refuses_to_store_perturbed_outputs(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = Path(__file__).resolve().parents[1] / "scripts" / "refresh_notebooks.py"
+    nb = tmp_path / "x.ipynb"
+    nb.write_text('{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}')
+    before = nb.read_text()
+    proc = subprocess.run([sys.executable, str(script), str(nb)], capture_output=True, text=True,
+                          env={**os.environ, PERTURB_ENV: "1e-6"}, timeout=60)
+    assert proc.returncode == 2 and "perturbation mode" in proc.stderr
+    assert nb.read_text() == before

@@ -60,6 +60,7 @@ def machine_info() -> dict:
     import scipy
 
     from .. import __version__
+    from ..nn import perturbation
     from ..optim import get_num_threads
 
     coretype = os.environ.get("OPENBLAS_CORETYPE")
@@ -72,6 +73,9 @@ def machine_info() -> dict:
         "openblas": openblas_info(),
         "OPENBLAS_CORETYPE": coretype if coretype is not None else "unset",
         "pid": os.getpid(),
+        # CI's perturbation pass (adamlab.nn.set_perturbation): a result made under it is not
+        # the normal run's
+        "perturbation": None if perturbation() is None else list(perturbation()),
     }
 
 
