@@ -13,6 +13,7 @@ the caller passed.
 
 from __future__ import annotations
 
+import errno
 import json
 import shutil
 from dataclasses import dataclass, field
@@ -196,6 +197,9 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                 if say is not None:
                     say(f"{spec.panel} {name} seed {s}: FAILED: {e}")
                 continue
+            if not store.panel_dir(results, spec).is_dir():  # not recreated: say so
+                raise FileNotFoundError(errno.ENOENT, "the results folder vanished during the "
+                                        "sweep", str(store.panel_dir(results, spec)))
             path = store.write_result(results, spec, run, tuning[name])
             written.append(path)
             kept.results.append(path)

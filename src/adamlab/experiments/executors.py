@@ -86,7 +86,8 @@ class InlineExecutor(Executor):
 def as_completed(futures, executor=None, poll: float = POLL_S):
     """Yield ``futures`` as they finish. Lazy (inline) ones run here, one at a time, in order;
     while waiting on others, ``executor.check()`` (where it has one) runs every ``poll`` seconds
-    and raises :class:`ExecutorError` when the executor cannot deliver them any more."""
+    and raises :class:`ExecutorError` when the executor cannot deliver them any more, or has
+    cancelled one (a Dask scheduler that closed cancels every task)."""
     pending = list(futures)
     check = getattr(executor, "check", None)
     while pending:
@@ -104,6 +105,9 @@ def as_completed(futures, executor=None, poll: float = POLL_S):
                     continue
                 done = [f for f in pending if f in finished]
         for f in done:
+            if f.cancelled():
+                raise ExecutorError("the executor cancelled a call it was running (was the Dask "
+                                    "scheduler closed or lost?); stopped")
             pending.remove(f)
             yield f
 
