@@ -37,22 +37,22 @@ REPO = Path(__file__).resolve().parent.parent
 
 SPEC_CODE = """
 from adamlab.experiments.specs import ADAM, DataSpec, Grid, ModelSpec, OptimizerSpec, PanelSpec, TuneSpec
-def tiny(preset="quick", long=400):
+def tiny(preset="quick", long=400, budget=1):
     return PanelSpec(
         panel="tiny", preset=preset, title="tiny synthetic MLP",
         data=DataSpec("synthetic", n_train=2000, n_features=20, n_classes=3, subset_seed=1),
         model=ModelSpec("mlp", sizes=(20, 128, 3), input_dropout=0.2, hidden_dropout=0.5),
         optimizers=(OptimizerSpec("adam", "Adam", Grid(-6, -5), fixed=ADAM),
                     OptimizerSpec("adam2", "Adam", Grid(-5, -4), fixed=ADAM)),
-        epochs=long, seed_epochs=(2, long, long), tune=TuneSpec(budget_epochs=1, max_widenings=0),
+        epochs=long, seed_epochs=(2, long, long), tune=TuneSpec(budget_epochs=budget, max_widenings=0),
         seeds=(0, 1, 2))
 """
 exec(SPEC_CODE)  # defines tiny() here too
 
 BOOT = SPEC_CODE + """
-import sys
+import os, sys
 from adamlab.experiments import cli, specs
-specs.PANELS["tiny"] = tiny
+specs.PANELS["tiny"] = lambda preset: tiny(preset, budget=int(os.environ.get("TINY_BUDGET", 1)))
 cli.PANEL_NAMES += ("tiny",)
 from adamlab.cli import main
 sys.exit(main(sys.argv[1:]))
@@ -64,9 +64,9 @@ def _env(**more):
             "ADAMLAB_PROGRESS_EVERY_S": "0", "ADAMLAB_DASK_TIMEOUT": "3", **more}
 
 
-def _start(tmp_path, *argv):
+def _start(tmp_path, *argv, **env):
     out, err = open(tmp_path / "out.txt", "w"), open(tmp_path / "err.txt", "w")
-    return subprocess.Popen([sys.executable, "-c", BOOT, *argv], env=_env(), stdout=out,
+    return subprocess.Popen([sys.executable, "-c", BOOT, *argv], env=_env(**env), stdout=out,
                             stderr=err, start_new_session=True)
 
 
@@ -140,19 +140,20 @@ def test_a_signal_stops_the_sweep_keeps_what_finished_and_says_how_to_continue(
 def test_an_interrupt_during_tuning_keeps_the_grid_points_and_a_second_one_exits_at_once(
         tmp_path):
     res = tmp_path / "res"
-    argv = ["tune", "tiny", "--workers", "1", "--results", str(res)]
-    proc = _start(tmp_path, *argv)
-    spec = tiny()
-    rec = store.tuning_path(res, spec, "adam")
-    _wait_for(rec.is_file, proc)
+    argv = ["tune", "tiny", "--optimizer", "adam", "--workers", "1", "--results", str(res)]
+    proc = _start(tmp_path, *argv, TINY_BUDGET="100")  # 2 grid points of about 3 s each
+    spec = tiny(budget=100)
+    partial = tuning.partial_path(store.checkpoints_dir(res), spec, "adam")
+    _wait_for(partial.is_file, proc)
     os.killpg(proc.pid, signal.SIGINT)
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)
     assert _finish(proc) < 15
     assert proc.returncode == 130
-    err = (tmp_path / "err.txt").read_text()
-    assert "Traceback" not in err
-    assert rec.is_file()
+    assert "Traceback" not in (tmp_path / "err.txt").read_text()
+    assert len(json.loads(partial.read_text())["points"]) == 1
+    assert not store.tuning_path(res, spec, "adam").exists()
+    _wait_gone(proc.pid)
 
 
 def test_nothing_to_resume_is_not_offered_resume(tmp_path, tiny_panel, capsys, monkeypatch):
@@ -431,3 +432,22 @@ def test_a_lost_scheduler_stops_the_sweep(tmp_path):
     finally:
         ex.shutdown()
     assert time.monotonic() - t0 < 20
+
+
+def test_sigint_stops_a_dask_sweep(tmp_path):
+    distributed = pytest.importorskip("distributed")
+    res = tmp_path / "res"
+    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
+                                  dashboard_address=None, host="127.0.0.1") as cluster:
+        argv = ["run", "tiny", "--preset", "quick", "--optimizer", "adam", "--scheduler",
+                cluster.scheduler_address, "--results", str(res)]
+        proc = _start(tmp_path, *argv)
+        spec = tiny()
+        done = store.result_path(res, spec, "adam", 0)
+        _wait_for(done.is_file, proc)
+        os.killpg(proc.pid, signal.SIGINT)
+        assert _finish(proc) < 15
+        err = (tmp_path / "err.txt").read_text()
+        assert proc.returncode == 130 and "Traceback" not in err, err
+        assert "interrupted (SIGINT); kept 1 finished result" in err.strip().splitlines()[-1]
+        cluster.close(timeout=5)
