@@ -176,7 +176,8 @@ def checkpoint(tmp_path, seed=0, epochs=3, stop_after=2):
     (lambda m: m.update(npz="state-00001.npz"), "names the arrays 'state-00001.npz', not those"),
     (lambda m: m["log"]["full_cost"].pop(), "log.full_cost has 2 entries, log.full_cost_epochs 3"),
     (lambda m: m.update(epoch=44), "epoch 44 is not within the run's 1..3"),
-], ids=["epoch+1", "epoch-1", "steps", "npz", "log", "epoch-44"])
+    (lambda m: m.update(t=4), "4 steps after epoch 2, where an epoch is 3 steps"),
+], ids=["epoch+1", "epoch-1", "steps", "npz", "log", "epoch-44", "steps-per-epoch"])
 def test_a_checkpoint_that_does_not_hold_together_is_refused(tmp_path, change, problem):
     spec, where = checkpoint(tmp_path)
     edit(where / "checkpoint.json", change)

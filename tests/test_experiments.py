@@ -414,7 +414,7 @@ def test_dask_local_cluster_sweep(tmp_path):
 
 
 def test_cli_bad_input_exits_non_zero(tmp_path, capsys, monkeypatch):
-    monkeypatch.setattr("adamlab.experiments.executors.DASK_CONNECT_TIMEOUT", "1s")
+    monkeypatch.setattr("adamlab.experiments.executors.DASK_TIMEOUT_S", 1.0)
     for argv in (["run", "fig9", "--results", str(tmp_path)],
                  ["run", "fig1-mnist", "--preset", "huge", "--results", str(tmp_path)],
                  ["tune", "nope"]):
@@ -472,12 +472,15 @@ def test_cli_subprocess_list_and_status(tmp_path):
     assert st.returncode == 0 and "no run in progress" in st.stdout
 
 
-def test_progress_only_in_a_terminal(monkeypatch):
+def test_progress_bar_only_in_a_terminal(monkeypatch):
+    monkeypatch.delitem(sys.modules, "ipykernel", raising=False)
     monkeypatch.setenv("CI", "true")
-    assert not runner.want_progress()
+    assert runner.want_progress() == "lines"
     monkeypatch.delenv("CI")
     monkeypatch.setattr(sys, "stderr", open(os.devnull, "w"))
-    assert not runner.want_progress()
+    assert runner.want_progress() == "lines"
+    monkeypatch.setenv("ADAMLAB_NO_PROGRESS", "1")
+    assert runner.want_progress() is None
 
 
 def test_quick_preset_smoke_on_real_mnist(tmp_path, capsys):

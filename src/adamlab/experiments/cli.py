@@ -1,7 +1,7 @@
 """``adamlab list | run | tune | status``: the §6 experiments from the command line.
 
     adamlab list                                   panels, presets, which results exist, stale or not
-    adamlab tune PANEL [--preset P] [--optimizer NAME ...]
+    adamlab tune PANEL [--preset P] [--optimizer NAME ...] [--resume]
     adamlab run PANEL [--preset P] [--optimizer NAME ...] [--seed K ...] [--resume] [--force]
                       [--workers N | --scheduler ADDRESS]
     adamlab status                                 runs in progress (checkpoints) and results
@@ -12,13 +12,20 @@ checkpoint of another experiment, an unreachable scheduler) print one line on st
 ``list`` and ``status`` on a results folder that does not exist say so in one line and exit 1; a
 result, tuning record or checkpoint that is not valid is shown as ``INVALID`` (the file, the
 problem, the fix) and the rest is listed as usual.
+A sweep stopped by SIGINT (Ctrl-C) or SIGTERM, or by a fault (a full disk, a lost cluster), stops
+its workers at once, says what it kept (finished results and grid points, checkpoints) and the
+command that continues, and exits 130, 143 or 2; a second Ctrl-C exits at once.
 This module imports nothing heavy: ``adamlab --help`` stays fast.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import shlex
+import signal
 import sys
+import threading
 
 #: kept equal to specs.PANELS by a test (this module imports nothing heavy)
 PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay")
@@ -48,6 +55,10 @@ def _exec_args(p) -> None:
                    help="run on a Dask distributed cluster (e.g. tcp://host:8786)")
 
 
+def _resume_arg(p, text) -> None:
+    p.add_argument("--resume", action="store_true", help=text)
+
+
 def _add_list(sub) -> None:
     p = sub.add_parser("list", help="the experiment panels, their presets and their results")
     _common(p)
@@ -60,8 +71,7 @@ def _add_run(sub) -> None:
     _panel_args(p)
     p.add_argument("--seed", type=int, action="append", metavar="K",
                    help="only this seed (repeatable; default: all of the preset's)")
-    p.add_argument("--resume", action="store_true",
-                   help="continue interrupted runs from their checkpoints")
+    _resume_arg(p, "continue interrupted runs (and searches) from their checkpoints")
     p.add_argument("--force", action="store_true",
                    help="rerun runs that already have a fresh result (default: skip them)")
     p.set_defaults(func=_cmd_run)
@@ -70,6 +80,7 @@ def _add_run(sub) -> None:
 def _add_tune(sub) -> None:
     p = sub.add_parser("tune", help="the step-size search of a panel (rewrites its tuning records)")
     _panel_args(p)
+    _resume_arg(p, "continue interrupted searches from the grid points they finished")
     p.set_defaults(func=_cmd_tune)
 
 
@@ -135,14 +146,20 @@ def _cmd_list(args) -> int:
 
 
 def _setup(args):
-    """(spec, results folder, executor, workers) or raise ValueError/KeyError with the message."""
+    """(spec, results folder, executor, workers) or raise ValueError/KeyError with the message.
+    Repeated ``--optimizer`` and ``--seed`` values count once; ``--workers`` is capped at the
+    most calls the sweep submits at once."""
+    from .driver import plan
     from .executors import default_workers, make_executor
     from .results import check_writable, panel_dir, results_dir
     from .specs import get_spec
 
     spec = get_spec(args.panel, args.preset)
+    args.optimizer = list(dict.fromkeys(args.optimizer)) if args.optimizer else None
     for name in args.optimizer or ():
         spec.optimizer(name)
+    if getattr(args, "seed", None):
+        args.seed = list(dict.fromkeys(args.seed))
     for seed in getattr(args, "seed", None) or ():
         spec.epochs_of(seed)
     if args.workers is not None and args.workers < 1:
@@ -150,29 +167,107 @@ def _setup(args):
     root = results_dir(args.results)
     check_writable(panel_dir(root, spec))
     workers = args.workers if args.workers is not None else default_workers()
+    if not args.scheduler:
+        jobs = plan(spec, root, optimizers=args.optimizer, seeds=getattr(args, "seed", None),
+                    force=getattr(args, "force", False), retune=args.command == "tune")
+        if workers > max(1, jobs):
+            if args.workers is not None:
+                _say(f"note: --workers {workers} is more than the {jobs} calls this sweep runs "
+                     f"at once; starting {max(1, jobs)}")
+            workers = max(1, jobs)
     return spec, root, make_executor(workers, args.scheduler), workers
 
 
+def _again(args, kept) -> str:
+    """The command line that continues a stopped sweep."""
+    from .specs import get_spec
+
+    words = ["adamlab", args.command, args.panel, "--preset", args.preset]
+    optimizers, seeds = args.optimizer, getattr(args, "seed", None)
+    if args.command == "tune":  # the searches left
+        names = args.optimizer or [o.name for o in get_spec(args.panel, args.preset).optimizers]
+        optimizers = [n for n in names if n not in kept.tuned]
+    elif args.force and kept.todo:  # only what is left, or --force would redo what finished
+        optimizers = list(dict.fromkeys(n for n, _ in kept.todo))
+        seeds = sorted({s for _, s in kept.todo})
+    for name in optimizers or ():
+        words += ["--optimizer", name]
+    for seed in seeds or ():
+        words += ["--seed", str(seed)]
+    for flag, value in (("--workers", args.workers), ("--scheduler", args.scheduler),
+                        ("--results", args.results)):
+        if value is not None:
+            words += [flag, str(value)]
+    if getattr(args, "force", False):
+        words.append("--force")
+    if kept.resumable():
+        words.append("--resume")
+    return " ".join(shlex.quote(w) for w in words)
+
+
+class Interrupted(KeyboardInterrupt):
+    """SIGINT or SIGTERM arrived; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _exit_now(signum, frame) -> None:
+    """A second signal: kill the workers and exit without cleaning up."""
+    import multiprocessing
+
+    for p in multiprocessing.active_children():
+        p.kill()
+    os._exit(128 + signum)
+
+
+def _interrupt(signum, frame) -> None:
+    signal.signal(signal.SIGINT, _exit_now)
+    signal.signal(signal.SIGTERM, _exit_now)
+    raise Interrupted(signum)
+
+
 def _guard(fn, args) -> int:
+    from concurrent.futures import CancelledError
+
     from ..data import DataError
+    from .driver import Kept
     from .results import ResultsDirError, StaleResultError
     from .runner import CheckpointError
     from .specs import SpecError
     from .tuning import TuningError
 
+    args.kept = kept = Kept()
+    main = threading.current_thread() is threading.main_thread()
+    if main:
+        old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return fn(args)
-    except KeyboardInterrupt:
-        print("interrupted; finished runs are written, the others continue from their last "
-              "epoch with --resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        signum = getattr(e, "signum", signal.SIGINT)
+        then = (f"continue with: {_again(args, kept)}" if kept.resumable()
+                else f"nothing to resume from; run again with: {_again(args, kept)}")
+        print(f"interrupted ({signal.Signals(signum).name}); {kept.summary()}; {then}",
+              file=sys.stderr, flush=True)
+        return 128 + signum
     except KeyError as e:  # an unknown optimizer or seed
         return _err(e.args[0] if e.args else str(e))
     except DataError as e:  # missing or corrupt data, in this process or in a worker
         return _err(str(e))
+    except OSError as e:  # a full disk, a file that cannot be replaced, a folder gone
+        what = f"cannot write {e.filename}: {e.strerror or e}" if e.filename else str(e)
+        return _err(f"{what}; {kept.summary()}; once fixed, continue with: {_again(args, kept)}")
     except (SpecError, ValueError, ResultsDirError, CheckpointError, StaleResultError,
-            TuningError, RuntimeError) as e:
+            TuningError) as e:
         return _err(str(e))
+    except (RuntimeError, CancelledError) as e:  # a lost cluster, a broken pool
+        return _err(f"{e}; {kept.summary()}; continue with: {_again(args, kept)}"
+                    if kept.results or kept.resumable() else str(e))
+    finally:
+        if main:
+            for sig, handler in old.items():
+                signal.signal(sig, handler)
 
 
 def _cmd_run(args) -> int:
@@ -186,7 +281,8 @@ def _run(args) -> int:
     spec, root, ex, workers = _setup(args)
     with ex:
         run_panel(spec, ex, root, optimizers=args.optimizer, seeds=args.seed,
-                  resume=args.resume, force=args.force, progress=want_progress(), workers=workers, say=_say)
+                  resume=args.resume, force=args.force, progress=want_progress(),
+                  workers=workers, say=_say, kept=args.kept)
     return 0
 
 
@@ -199,7 +295,8 @@ def _tune(args) -> int:
 
     spec, root, ex, _ = _setup(args)
     with ex:
-        tune_panel(spec, ex, root, optimizers=args.optimizer, retune=True, say=_say)
+        tune_panel(spec, ex, root, optimizers=args.optimizer, retune=True, resume=args.resume,
+                   say=_say, kept=args.kept)
     return 0
 
 

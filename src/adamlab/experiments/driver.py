@@ -3,21 +3,59 @@
 :func:`tune_panel` runs the step-size search of each optimizer that has no fresh tuning record (or
 of all, with ``retune=True``) and writes ``tune-<optimizer>.json``. :func:`run_panel` tunes what is
 missing, then runs every (optimizer, seed) at the chosen hyper-parameters, writing each result as
-it arrives and removing its checkpoint once the result is written.
+it finishes (whatever the executor) and removing its checkpoint once the result is written.
+
+A sweep that stops early (an interrupt, a disk that is full, a lost cluster) stops its executor
+(queued calls cancelled, running ones killed) and re-raises; what it kept on disk by then, the
+results written, the grid points saved and the runs with a checkpoint, is in the :class:`Kept`
+the caller passed.
 """
 
 from __future__ import annotations
 
+import errno
 import shutil
-from concurrent.futures import as_completed
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import executors
 from . import results as store
 from .runner import CheckpointError, checkpoint_path, read_checkpoint, train_run
 from .specs import PanelSpec
-from .tuning import tune_optimizer
+from .tuning import partial_path, partial_points, tune_optimizer
 
-__all__ = ["tune_panel", "run_panel"]
+__all__ = ["tune_panel", "run_panel", "Kept", "plan"]
+
+
+@dataclass
+class Kept:
+    """What a sweep has on disk: results written, searches finished, searches and runs that can
+    be continued (``partial``: optimizer -> grid points saved; ``checkpoints``: run folders)."""
+
+    results: list = field(default_factory=list)
+    tuned: list = field(default_factory=list)
+    partial: dict = field(default_factory=dict)
+    checkpoints: list = field(default_factory=list)
+    todo: list = field(default_factory=list)  # (optimizer, seed) of the runs not written
+
+    def resumable(self) -> bool:
+        return bool(self.checkpoints) or any(self.partial.values())
+
+    def summary(self) -> str:
+        def n(k, what):
+            return f"{k} {what}{'' if k == 1 else 's'}"
+        parts = [n(len(self.results), "finished result")]
+        if self.tuned:
+            parts.append(n(len(self.tuned), "tuning record"))
+        points = sum(self.partial.values())
+        if points:
+            parts.append(n(points, "finished grid point"))
+        parts.append(n(len(self.checkpoints), "checkpoint"))
+        return "kept " + ", ".join(parts[:-1]) + " and " + parts[-1]
+
+
+def _unique(values) -> list:
+    return list(dict.fromkeys(values))
 
 
 def _names(spec: PanelSpec, optimizers) -> list[str]:
@@ -25,41 +63,91 @@ def _names(spec: PanelSpec, optimizers) -> list[str]:
         return [o.name for o in spec.optimizers]
     for name in optimizers:
         spec.optimizer(name)  # KeyError naming the panel's optimizers
-    return list(optimizers)
+    return _unique(optimizers)
+
+
+def _stopped(executor, kept: Kept, ckroot: Path, spec: PanelSpec, names) -> None:
+    """Stop the executor; note the searches and runs that can be continued."""
+    executors.stop(executor)
+    for name in names:
+        kept.partial[name] = len(partial_points(partial_path(ckroot, spec, name)))
+    kept.checkpoints = [w for w in (checkpoint_path(ckroot, spec, name, s) for name, s in kept.todo)
+                        if (w / "checkpoint.json").is_file()]
 
 
 def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=True,
-               say=None) -> dict:
-    """``{optimizer: tuning record}``; runs (and writes) the searches that are needed."""
+               resume=False, say=None, kept: Kept | None = None) -> dict:
+    """``{optimizer: tuning record}``; runs (and writes) the searches that are needed. Each
+    finished grid point is saved beside the checkpoints; ``resume`` continues a search from them."""
     results = Path(results)
+    kept = Kept() if kept is None else kept
     store.check_writable(store.panel_dir(results, spec))
+    ckroot = store.checkpoints_dir(results)
     out = {}
-    for name in _names(spec, optimizers):
-        rec = None if retune else store.load_tuning(results, spec, name)
-        if rec is None:
-            rec = tune_optimizer(spec, name, executor, say=say)
-            path = store.write_tuning(results, spec, rec)
-            if say is not None:
-                flag = f"  FLAGGED: still on the {rec['at_edge']} edge" if rec["flagged"] else ""
-                say(f"chose {rec['chosen']} for {name} (criterion {rec['chosen_criterion']:.4g}); "
-                    f"wrote {path}{flag}")
-        out[name] = rec
+    names = _names(spec, optimizers)
+    try:
+        for name in names:
+            rec = None if retune else store.load_tuning(results, spec, name)
+            if rec is None:
+                partial = partial_path(ckroot, spec, name)
+                rec = tune_optimizer(spec, name, executor, say=say, partial=partial,
+                                     resume=resume)
+                path = store.write_tuning(results, spec, rec)
+                partial.unlink(missing_ok=True)
+                kept.tuned.append(name)
+                if say is not None:
+                    flag = f"  FLAGGED: still on the {rec['at_edge']} edge" if rec["flagged"] else ""
+                    say(f"chose {rec['chosen']} for {name} (criterion "
+                        f"{rec['chosen_criterion']:.4g}); wrote {path}{flag}")
+            out[name] = rec
+    except BaseException:
+        _stopped(executor, kept, ckroot, spec, names)
+        raise
     return out
-
 
 
 def _fresh(path: Path, spec: PanelSpec, hyper: dict) -> bool:
     """The freshness ``adamlab list`` shows: valid, this spec, these hyper-parameters."""
     return store.result_state(path, spec, hyper)[0] == "fresh"
 
+
+def plan(spec: PanelSpec, results, *, optimizers=None, seeds=None, force=False,
+         retune=False) -> int:
+    """The most calls a sweep submits at once: the runs to do, or the first grid of a search that
+    is needed (the CLI caps ``--workers`` at it)."""
+    results = Path(results)
+    names = _names(spec, optimizers)
+    seeds = list(spec.seeds) if seeds is None else _unique(seeds)
+    most, runs = 0, 0
+    for name in names:
+        rec = None if retune else store.load_tuning(results, spec, name)
+        if rec is None:
+            opt = spec.optimizer(name)
+            most = max(most, len(opt.lr.values()) * (len(opt.momentum.values())
+                                                     if opt.momentum is not None else 1))
+            runs += 0 if retune else len(seeds)
+        else:
+            runs += sum(force or not _fresh(store.result_path(results, spec, name, s), spec,
+                                            rec["chosen"]) for s in seeds)
+    return max(most, runs)
+
+
+def _drop_checkpoint(where: Path) -> None:
+    """The JSON first: an interrupted removal leaves no half checkpoint to resume from."""
+    (where / "checkpoint.json").unlink(missing_ok=True)
+    shutil.rmtree(where, ignore_errors=True)
+
+
 def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None,
-              resume=False, force=False, progress=False, workers=1, say=None) -> list[Path]:
+              resume=False, force=False, progress=False, workers=1, say=None,
+              kept: Kept | None = None) -> list[Path]:
     """Tune what has no fresh record, then run every (optimizer, seed) that has no fresh result
     (every one with ``force``); returns the files written."""
     results = Path(results)
+    kept = Kept() if kept is None else kept
     store.check_writable(store.panel_dir(results, spec))
     names = _names(spec, optimizers)
-    seeds = list(spec.seeds) if seeds is None else list(seeds)
+    seeds = list(spec.seeds) if seeds is None else _unique(seeds)
     for s in seeds:
         spec.epochs_of(s)  # KeyError naming the spec's seeds
     ckroot = store.checkpoints_dir(results)
@@ -74,39 +162,51 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                         f"the checkpoint in {where} belongs to another experiment (spec hash "
                         f"{str(theirs)[:12]}, current {spec.spec_hash()[:12]}); refusing to "
                         f"continue it. Run without --resume to start afresh, or delete {where}.")
-    tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, say=say)
+    kept.todo = [(name, s) for name in names for s in seeds]
+    tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, resume=resume,
+                        say=say, kept=kept)
     jobs = []
     for name in names:
         for s in seeds:
             done = store.result_path(results, spec, name, s)
             if not force and _fresh(done, spec, tuning[name]["chosen"]):
+                kept.todo.remove((name, s))
                 if say is not None:
                     say(f"{spec.panel} {name} seed {s}: a fresh result exists ({done}); "
                         "skipped (--force reruns it)")
                 continue
             jobs.append((name, s, tuning[name]["chosen"], checkpoint_path(ckroot, spec, name, s)))
-    futures = {}
-    for i, (name, s, hyper, where) in enumerate(jobs):
-        f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),
-                            resume=resume, progress=progress, position=i % max(1, workers))
-        futures[f] = (name, s, where)
-    written, errors = [], []
-    for f in as_completed(futures):
-        name, s, where = futures[f]
-        try:
-            run = f.result()
-        except Exception as e:  # the other runs still finish and are written
-            errors.append(e)
+    futures, written, errors = {}, [], []
+    try:
+        for i, (name, s, hyper, where) in enumerate(jobs):
+            f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),
+                                resume=resume, progress=progress, position=i % max(1, workers))
+            futures[f] = (name, s, where)
+        for f in executors.as_completed(futures, executor):
+            name, s, where = futures[f]
+            try:
+                run = f.result()
+            except Exception as e:  # the other runs still finish and are written
+                errors.append(e)
+                if say is not None:
+                    say(f"{spec.panel} {name} seed {s}: FAILED: {e}")
+                continue
+            if not store.panel_dir(results, spec).is_dir():  # not recreated: say so
+                raise FileNotFoundError(errno.ENOENT, "the results folder vanished during the "
+                                        "sweep", str(store.panel_dir(results, spec)))
+            path = store.write_result(results, spec, run, tuning[name])
+            written.append(path)
+            kept.results.append(path)
+            kept.todo.remove((name, s))
+            _drop_checkpoint(where)
             if say is not None:
-                say(f"{spec.panel} {name} seed {s}: FAILED: {e}")
-            continue
-        path = store.write_result(results, spec, run, tuning[name])
-        written.append(path)
-        shutil.rmtree(where, ignore_errors=True)
-        if say is not None:
-            state = (f"DIVERGED at epoch {run['diverged']['epoch']}" if run["diverged"]
-                     else f"final cost {run['train_cost'][-1]:.4g}")
-            say(f"{spec.panel} {name} seed {s}: {state}, {run['wall_seconds']:.1f} s -> {path}")
+                state = (f"DIVERGED at epoch {run['diverged']['epoch']}" if run["diverged"]
+                         else f"final cost {run['train_cost'][-1]:.4g}")
+                say(f"{spec.panel} {name} seed {s}: {state}, {run['wall_seconds']:.1f} s "
+                    f"-> {path}")
+    except BaseException:
+        _stopped(executor, kept, ckroot, spec, names)
+        raise
     if errors:
         raise errors[0]
     return written

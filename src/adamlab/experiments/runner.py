@@ -54,7 +54,10 @@ __all__ = ["train_run", "load_data", "build_model", "build_optimizer", "generato
 EVAL_CHUNK = 10_000  # rows per forward pass of the full-training-set evaluation
 #: A checkpoint is written at the end of an epoch once this many seconds have passed since the
 #: last one (or the start): every epoch of a Fig 2a run (8-28 s), not the 0.1 s epochs of §6.1.
-CHECKPOINT_EVERY_S = 30.0
+CHECKPOINT_EVERY_S = float(os.environ.get("ADAMLAB_CHECKPOINT_EVERY_S", "30"))
+#: Outside a terminal a progress line is printed at the end of an epoch once this many seconds
+#: have passed since the run's last line (and after its first and last epoch).
+PROGRESS_EVERY_S = float(os.environ.get("ADAMLAB_PROGRESS_EVERY_S", "10"))
 
 
 class CheckpointError(RuntimeError):
@@ -281,6 +284,21 @@ def _identity(spec, optimizer, hyper, seed, epochs) -> dict:
             "optimizer": optimizer, "hyper": hyper, "seed": seed, "epochs": epochs}
 
 
+def numerics(model) -> dict:
+    """What a run's numbers depend on beyond its spec: BLAS and update threads, dtype, engine
+    version, NumPy. A checkpoint records it; a resume under other values is refused."""
+    from .provenance import openblas_info
+    from .specs import ENGINE_VERSION
+
+    blas = openblas_info().get("threads")
+    if blas is None:  # not OpenBLAS: the variables the worker set
+        blas = next((os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS",
+                                              "MKL_NUM_THREADS") if os.environ.get(k)), "default")
+    return {"blas_threads": blas, "optim_threads": optim.get_num_threads(),
+            "dtype": str(np.dtype(model.dtype)), "engine": ENGINE_VERSION,
+            "numpy": np.__version__}
+
+
 def _save(where: Path, ident, model, opt, gens, log, epoch) -> None:
     where.mkdir(parents=True, exist_ok=True)
     remove_stale_temps(where)
@@ -435,21 +453,48 @@ def _restore(where: Path, meta, ident, model, opt, gens) -> None:
 # ----------------------------------------------------------------------------- progress
 
 
-def want_progress() -> bool:
-    """A bar only in a terminal: stderr is a TTY, not under CI, not inside a Jupyter kernel."""
-    if os.environ.get("CI") or os.environ.get("ADAMLAB_NO_PROGRESS"):
-        return False
-    if "ipykernel" in sys.modules:
-        return False
+def want_progress() -> str | None:
+    """``"bar"`` in a terminal; ``"lines"`` when stderr is a file or a pipe (nohup, CI): a line
+    per run every :data:`PROGRESS_EVERY_S` seconds; None inside a Jupyter kernel or with
+    ``$ADAMLAB_NO_PROGRESS``."""
+    if os.environ.get("ADAMLAB_NO_PROGRESS") or "ipykernel" in sys.modules:
+        return None
     try:
-        return sys.stderr.isatty()
+        tty = sys.stderr.isatty()
     except (AttributeError, ValueError):
-        return False
+        tty = False
+    return "bar" if tty and not os.environ.get("CI") else "lines"
+
+
+class _Lines:
+    """The bar's interface, printing ``panel optimizer seed K: epoch e/E, cost c`` lines."""
+
+    def __init__(self, total, desc) -> None:
+        self.total, self.desc, self.last = total, desc, -math.inf
+        self.n, self.cost = 0, None
+
+    def set_postfix(self, cost) -> None:
+        self.cost = cost
+
+    def update(self, k) -> None:
+        self.n += k
+        now = time.monotonic()
+        if self.n in (1, self.total) or now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            print(f"{self.desc}: epoch {self.n}/{self.total}, cost {self.cost}",
+                  file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        pass
 
 
 def _bar(enabled, total, initial, desc, position):
     if not enabled:
         return None
+    if enabled == "lines":
+        bar = _Lines(total, desc.replace(" seed", " seed "))
+        bar.n = initial
+        return bar
     try:
         from tqdm import tqdm
     except ImportError:
@@ -488,7 +533,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     gens = generators(spec, seed, optimizer)
     model = build_model(spec, opt_spec, gens["init"])
     opt = build_optimizer(opt_spec, hyper)
-    ident = _identity(spec, optimizer, hyper, seed, epochs)
+    ident = {**_identity(spec, optimizer, hyper, seed, epochs), "numerics": numerics(model)}
     eval_at = set(spec.eval_epochs(epochs))
     where = None if checkpoint_dir is None else Path(checkpoint_dir)
 
@@ -497,6 +542,21 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     start = 0
     meta = read_checkpoint(where) if (where is not None and resume) else None
     if meta is not None:
+        theirs = meta.get("identity", {}).get("numerics")
+        if theirs != ident["numerics"]:
+            diff = ", ".join(f"{k} {(theirs or {}).get(k)} (now {v})"
+                             for k, v in ident["numerics"].items() if (theirs or {}).get(k) != v)
+            raise CheckpointError(
+                f"the checkpoint in {where} was computed with other settings ({diff}); its "
+                "continuation would not be the curve of an uninterrupted run. Resume it the way "
+                "it was started (the CLI runs every run with one BLAS thread), or run without "
+                "--resume to start afresh.")
+        steps = -(-n // batch)
+        if int(meta["t"]) != int(meta["epoch"]) * steps:
+            raise CheckpointError(
+                f"checkpoint {where / 'checkpoint.json'} does not hold together: {meta['t']} "
+                f"steps after epoch {meta['epoch']}, where an epoch is {steps} steps; "
+                f"{_fix(where)}")
         _restore(where, meta, ident, model, opt, gens)
         log = meta["log"]
         start = int(meta["epoch"])

@@ -12,16 +12,24 @@ and the new points are run, at most ``max_widenings`` times (a momentum grid sto
 the record: ``at_edge`` names the axis and the side in terms of the value (``"high"`` momentum is
 μ near 1). The record holds the initial grid, the
 budget, the criterion, every point's result, the widenings and the choice.
+
+Each finished point is saved at once to a partial record, ``tune-<optimizer>.json`` in the
+panel's checkpoints folder (:func:`partial_path`, written atomically, keyed by the spec hash);
+with ``resume=True`` a search skips the points saved there, and refuses a partial record of
+another spec. The driver removes it once the tuning record is written.
 """
 
 from __future__ import annotations
 
+import json
 import math
+from pathlib import Path
 
-from .runner import hyper_points, train_run
+from .executors import as_completed
+from .runner import CheckpointError, atomic_write_json, hyper_points, train_run
 from .specs import PanelSpec
 
-__all__ = ["tune_optimizer", "TuningError"]
+__all__ = ["tune_optimizer", "TuningError", "partial_path", "partial_points"]
 
 
 class TuningError(RuntimeError):
@@ -36,6 +44,40 @@ def tune_point(spec: PanelSpec, optimizer: str, hyper: dict) -> dict:
             "diverged": r["diverged"], "train_cost": r["train_cost"],
             "full_cost_epochs": r["full_cost_epochs"], "full_cost": r["full_cost"],
             "wall_seconds": r["wall_seconds"], "machine": r["machine"]}
+
+
+def partial_path(ckroot, spec: PanelSpec, optimizer: str) -> Path:
+    """Where the finished points of an unfinished search of ``optimizer`` are saved."""
+    return Path(ckroot) / spec.panel / spec.preset / f"tune-{optimizer}.json"
+
+
+def partial_points(path: Path, spec: PanelSpec | None = None) -> dict:
+    """``{(lr exponent, momentum exponent or None): point}`` saved in ``path`` ({} if none);
+    with ``spec``, a record of another spec or an unreadable one raises CheckpointError."""
+    path = Path(path)
+    if not path.is_file():
+        return {}
+    try:
+        rec = json.loads(path.read_text(encoding="utf-8"))
+        points = {(p["k"], p["j"]): p["point"] for p in rec["points"]}
+    except (OSError, ValueError, KeyError, TypeError) as e:
+        if spec is None:
+            return {}
+        raise CheckpointError(f"cannot read the partial search {path} ({e}); delete it, or run "
+                              "without --resume to start the search afresh") from None
+    if spec is not None and rec.get("spec_hash") != spec.spec_hash():
+        raise CheckpointError(
+            f"the partial search {path} belongs to another experiment (spec hash "
+            f"{str(rec.get('spec_hash'))[:12]}, current {spec.spec_hash()[:12]}); refusing to "
+            "continue it. Run without --resume to start the search afresh, or delete it.")
+    return points
+
+
+def _save_partial(path: Path, spec: PanelSpec, optimizer: str, done: dict) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_json(path, {"spec_hash": spec.spec_hash(), "optimizer": optimizer,
+                             "points": [{"k": k, "j": j, "point": p}
+                                        for (k, j), p in done.items()]})
 
 
 def _side(k: int, ks: list) -> str | None:
@@ -54,13 +96,17 @@ def _score(point) -> float:
     return math.inf if point["criterion"] is None else point["criterion"]
 
 
-def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> dict:
-    """Run the grid search of ``optimizer`` through ``executor``; return the tuning record."""
+def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, partial=None,
+                   resume: bool = False) -> dict:
+    """Run the grid search of ``optimizer`` through ``executor``; return the tuning record.
+
+    ``partial``: the file where each finished point is saved (None: nowhere); ``resume``: skip
+    the points saved there."""
     opt = spec.optimizer(optimizer)
     t = spec.tune
     lr_ks = list(opt.lr.exponents())
     mom_ks = list(opt.momentum.exponents()) if opt.momentum is not None else [None]
-    done: dict = {}
+    done: dict = partial_points(partial, spec) if (partial is not None and resume) else {}
     widenings = []
     rounds = 0
     while True:
@@ -68,9 +114,12 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None) -> di
         futures = {}
         for k, j in todo:
             hyper = hyper_points(opt, [k], None if j is None else [j])[0]
-            futures[(k, j)] = executor.submit(tune_point, spec, optimizer, hyper)
-        for key, f in futures.items():
+            futures[executor.submit(tune_point, spec, optimizer, hyper)] = (k, j)
+        for f in as_completed(futures, executor):
+            key = futures[f]
             done[key] = f.result()
+            if partial is not None:
+                _save_partial(Path(partial), spec, optimizer, done)
             if say is not None:
                 p = done[key]
                 c = "diverged" if p["criterion"] is None else f"{p['criterion']:.4g}"
