@@ -149,7 +149,9 @@ def test_an_interrupt_during_tuning_keeps_the_grid_points_and_a_second_one_exits
     time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGINT)
     assert _finish(proc) < 15
-    assert proc.returncode == 130
+    # 130 from the second signal's handler; or, if the first one's exit had already reached the
+    # interpreter's last steps (which reset the handlers), death by that SIGINT: at once either way
+    assert proc.returncode in (130, -signal.SIGINT)
     assert "Traceback" not in (tmp_path / "err.txt").read_text()
     assert len(json.loads(partial.read_text())["points"]) == 1
     assert not store.tuning_path(res, spec, "adam").exists()

@@ -240,6 +240,7 @@ def _guard(fn, args) -> int:
 
     args.kept = kept = Kept()
     main = threading.current_thread() is threading.main_thread()
+    interrupted = False
     if main:
         old = {sig: signal.signal(sig, _interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
@@ -250,6 +251,7 @@ def _guard(fn, args) -> int:
                 else f"nothing to resume from; run again with: {_again(args, kept)}")
         print(f"interrupted ({signal.Signals(signum).name}); {kept.summary()}; {then}",
               file=sys.stderr, flush=True)
+        interrupted = True
         return 128 + signum
     except KeyError as e:  # an unknown optimizer or seed
         return _err(e.args[0] if e.args else str(e))
@@ -265,7 +267,9 @@ def _guard(fn, args) -> int:
         return _err(f"{e}; {kept.summary()}; continue with: {_again(args, kept)}"
                     if kept.results or kept.resumable() else str(e))
     finally:
-        if main:
+        # After an interrupt _exit_now stays installed: a second signal while the interpreter
+        # shuts down (joining the pool's threads) exits at once, without a traceback from there.
+        if main and not interrupted:
             for sig, handler in old.items():
                 signal.signal(sig, handler)
 
