@@ -1,8 +1,10 @@
 """The experiments of §6 (Kingma & Ba 2015): specs, tuning, the runner, results, executors.
 
 * :mod:`~adamlab.experiments.specs`: frozen :class:`PanelSpec` per figure panel and preset
-  (``quick``, ``paper``), :func:`get_spec`, the spec hash;
-* :mod:`~adamlab.experiments.tuning`: the step-size (and momentum) grid search;
+  (``quick``, ``paper``, and ``horizon`` with its :class:`Protocol` for fig1-mnist, fig1-imdb and
+  fig2a-mlp), :func:`get_spec`, the spec hash;
+* :mod:`~adamlab.experiments.tuning`: the step-size (and momentum) grid search, and successive
+  halving at the claim's horizon under a protocol;
 * :mod:`~adamlab.experiments.runner`: one run, logging, divergence, checkpoints and resume;
 * :mod:`~adamlab.experiments.results`: the JSON store, provenance, the stale-result check;
 * :mod:`~adamlab.experiments.executors`: inline, local process pool, Dask;
@@ -49,7 +51,7 @@ import importlib
 
 _EXPORTS = {
     "PanelSpec": "specs", "DataSpec": "specs", "ModelSpec": "specs", "OptimizerSpec": "specs",
-    "Grid": "specs", "TuneSpec": "specs", "get_spec": "specs", "PANELS": "specs",
+    "Grid": "specs", "TuneSpec": "specs", "Protocol": "specs", "get_spec": "specs", "PANELS": "specs",
     "PRESETS": "specs", "SpecError": "specs", "describe": "specs",
     "train_run": "runner", "CheckpointError": "runner",
     "tune_optimizer": "tuning", "TuningError": "tuning",
