@@ -269,9 +269,25 @@ def test_cli_runs_the_horizon_preset_and_list_and_status_show_it_fresh(tmp_path,
                     tune=TuneSpec(budget_epochs=3), seeds=(0, 1))
     monkeypatch.setitem(specs.EXTRA_PRESETS, "fig1-mnist", {"horizon": lambda preset: stand_in})
     res = tmp_path / "res"
-    assert main(["run", "fig1-mnist", "--preset", "horizon", "--workers", "1",
-                 "--results", str(res)]) == 0
+    real, seen = tuning.as_completed, []
+
+    def stop_at_13(*args):  # interrupted when the first point of rung 2 finishes
+        for f in real(*args):
+            seen.append(f)
+            if len(seen) == 13:
+                raise KeyboardInterrupt
+            yield f
+
+    monkeypatch.setattr(tuning, "as_completed", stop_at_13)
+    argv = ["run", "fig1-mnist", "--preset", "horizon", "--workers", "1", "--results", str(res)]
+    assert main(argv) == 130
+    assert "12 finished grid points" in capsys.readouterr().err
+    assert main(["status", "--results", str(res)]) == 0
+    assert "fig1-mnist horizon adam: 12 grid points (rungs 1)" in capsys.readouterr().out
+    monkeypatch.setattr(tuning, "as_completed", real)
+    assert main([*argv, "--resume"]) == 0
     out = capsys.readouterr().out
+    assert "rung 1/2" not in out and "rung 2/2" in out  # rung 1 was not rerun
     assert "runner-up" in out and "(runner-up)" in out
     folder = res / "fig1-mnist" / "horizon"
     assert sorted(p.name for p in folder.iterdir()) == [

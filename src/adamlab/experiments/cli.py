@@ -311,6 +311,8 @@ def _cmd_status(args) -> int:
     from .executors import default_workers
     from .results import checkpoints_dir, results_dir, scan
     from .runner import CheckpointError, read_checkpoint
+    from .specs import SpecError, get_spec
+    from .tuning import partial_points
 
     root = results_dir(args.results)
     if _no_results(root):
@@ -339,6 +341,21 @@ def _cmd_status(args) -> int:
         print(f"  {what}: epoch {meta['epoch']}/{ident['epochs']}")
     if not running:
         print("no run in progress")
+    searches = sorted(ck.glob("*/*/tune-*.json")) if ck.is_dir() else []
+    if searches:
+        print("searches with saved grid points (interrupted or in progress; continue with "
+              "--resume):")
+    for p in searches:
+        panel, preset = p.parent.parent.name, p.parent.name
+        try:
+            points = partial_points(p, get_spec(panel, preset))
+        except (CheckpointError, SpecError, KeyError) as e:
+            print(f"  INVALID {e}" if isinstance(e, CheckpointError) else
+                  f"  {p}: not a search of a known panel and preset")
+            continue
+        rungs = sorted({k[3] + 1 for k in points if len(k) == 4})
+        print(f"  {panel} {preset} {p.stem[len('tune-'):]}: {len(points)} grid points"
+              + (f" (rungs {', '.join(map(str, rungs))})" if rungs else ""))
     rows = scan(args.results)
     for r in rows:
         if r["fresh"] or r["stale"] or r["tuned"] or r["invalid"]:
