@@ -72,7 +72,7 @@ def test_spec_hash_is_stable_and_sensitive():
     assert tiny(epochs=4).spec_hash() != a.spec_hash()
     assert specs.spec_from_dict(json.loads(a.canonical_json())) == a
     for panel in specs.PANELS:
-        for preset in specs.PRESETS:
+        for preset in specs.presets_of(panel):
             s = specs.get_spec(panel, preset)
             assert specs.spec_from_dict(s.to_dict()).spec_hash() == s.spec_hash()
     with pytest.raises(dataclasses.FrozenInstanceError):
@@ -512,5 +512,5 @@ def test_describe_states_the_spec():
     decay = describe(specs.get_spec("fig2a-decay", "paper"))
     assert "adam-decay: Adam, alpha_t = alpha/sqrt(t)" in decay
     for panel in specs.PANELS:   # every line fits the book's 96-character outputs
-        for preset in specs.PRESETS:
+        for preset in specs.presets_of(panel):
             assert max(map(len, describe(specs.get_spec(panel, preset)).splitlines())) <= 96

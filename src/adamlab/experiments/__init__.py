@@ -1,8 +1,10 @@
 """The experiments of §6 (Kingma & Ba 2015): specs, tuning, the runner, results, executors.
 
 * :mod:`~adamlab.experiments.specs`: frozen :class:`PanelSpec` per figure panel and preset
-  (``quick``, ``paper``), :func:`get_spec`, the spec hash;
-* :mod:`~adamlab.experiments.tuning`: the step-size (and momentum) grid search;
+  (``quick``, ``paper``, and ``horizon`` with its :class:`Protocol` for fig1-mnist, fig1-imdb and
+  fig2a-mlp), :func:`get_spec`, the spec hash;
+* :mod:`~adamlab.experiments.tuning`: the step-size (and momentum) grid search, and successive
+  halving at the claim's horizon under a protocol;
 * :mod:`~adamlab.experiments.runner`: one run, logging, divergence, checkpoints and resume;
 * :mod:`~adamlab.experiments.results`: the JSON store, provenance, the stale-result check;
 * :mod:`~adamlab.experiments.executors`: inline, local process pool, Dask;
@@ -39,6 +41,14 @@ only 0.15-0.6 ms, so that gathering the 128 random rows of each minibatch (0.02-
 is 15-30% of a step. The quick presets took, with 2 workers on the loaded machine: fig1-mnist
 18 s, fig1-imdb 27 s, fig2a-mlp 92 s (51 s of CPU in all, so about 30 s on 2 idle cores).
 
+The horizon presets (issue #18) train far more: every grid point × 2 schedules to the horizon
+for Fig 1 (MNIST 3150 tuning + 810 run epochs, the runner-up on every seed; IMDB 15680 + 4800),
+and 10/50/200-epoch rungs for Fig 2a (4230 tuning + 2200 run epochs before widenings, each
+widening at the last rung adding 2 × 200). Measured before the runs, one core, one BLAS thread,
+load 3.5: an epoch with its evaluation took 0.18 s (MNIST) and 0.075 s (IMDB), so about 12 min
+and 26 min of one core, 6-12 and 13-26 min with 2 workers on the shared machine; Fig 2a about
+6.5 h on 2 quiet cores (7-8 s an epoch), 18-27 h loaded (20-30 s).
+
 Names are imported lazily (PEP 562), so that ``import adamlab.experiments.executors`` in a fresh
 worker process does not import NumPy before the worker has set its BLAS thread count.
 """
@@ -49,7 +59,7 @@ import importlib
 
 _EXPORTS = {
     "PanelSpec": "specs", "DataSpec": "specs", "ModelSpec": "specs", "OptimizerSpec": "specs",
-    "Grid": "specs", "TuneSpec": "specs", "get_spec": "specs", "PANELS": "specs",
+    "Grid": "specs", "TuneSpec": "specs", "Protocol": "specs", "get_spec": "specs", "PANELS": "specs",
     "PRESETS": "specs", "SpecError": "specs", "describe": "specs",
     "train_run": "runner", "CheckpointError": "runner",
     "tune_optimizer": "tuning", "TuningError": "tuning",

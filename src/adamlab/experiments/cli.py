@@ -29,7 +29,7 @@ import threading
 
 #: kept equal to specs.PANELS by a test (this module imports nothing heavy)
 PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay")
-PRESET_NAMES = ("quick", "paper")
+PRESET_NAMES = ("quick", "paper", "horizon")
 
 
 def _common(p) -> None:
@@ -40,7 +40,9 @@ def _common(p) -> None:
 def _panel_args(p) -> None:
     p.add_argument("panel", choices=PANEL_NAMES, help="the figure panel")
     p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
-                   help="quick (subsets, few epochs) or paper (the paper's scale); default quick")
+                   help="quick (subsets, few epochs), paper (the paper's scale, a 3-epoch "
+                        "search) or horizon (the paper's scale, searched at the figure's last "
+                        "epoch; fig1-mnist, fig1-imdb, fig2a-mlp); default quick")
     p.add_argument("--optimizer", action="append", metavar="NAME",
                    help="only this optimizer (repeatable; default: all of the panel's)")
     _exec_args(p)
@@ -134,13 +136,17 @@ def _cmd_list(args) -> int:
         print(json.dumps({"results": str(root), "panels": rows}, indent=1))
         return 0
     print(f"results folder: {root}")
-    print(f"{'panel':11s} {'preset':6s} {'spec hash':12s} {'epochs':>6s} {'seeds':>5s} "
+    print(f"{'panel':11s} {'preset':7s} {'spec hash':12s} {'epochs':>6s} {'seeds':>5s} "
           f"{'tuned':>7s} {'results':>9s} {'stale':>5s} {'invalid':>7s}  optimizers")
     for r in rows:
-        print(f"{r['panel']:11s} {r['preset']:6s} {r['hash']:12s} {r['epochs']:6d} "
+        print(f"{r['panel']:11s} {r['preset']:7s} {r['hash']:12s} {r['epochs']:6d} "
               f"{len(r['seeds']):5d} {r['tuned']:3d}/{len(r['optimizers']):<3d} "
               f"{r['fresh']:4d}/{r['expected']:<4d} {r['stale']:5d} {len(r['invalid']):7d}  "
               f"{', '.join(r['optimizers'])}")
+    if any(r["runner_up_expected"] for r in rows):
+        print("results count the runner-up runs too: "
+              + "; ".join(f"{r['panel']} {r['preset']} {r['runner_up_fresh']}/"
+                          f"{r['runner_up_expected']}" for r in rows if r["runner_up_expected"]))
     _problems(rows)
     return 0
 
@@ -187,9 +193,10 @@ def _again(args, kept) -> str:
     if args.command == "tune":  # the searches left
         names = args.optimizer or [o.name for o in get_spec(args.panel, args.preset).optimizers]
         optimizers = [n for n in names if n not in kept.tuned]
-    elif args.force and kept.todo:  # only what is left, or --force would redo what finished
-        optimizers = list(dict.fromkeys(n for n, _ in kept.todo))
-        seeds = sorted({s for _, s in kept.todo})
+    elif args.force and (kept.todo or kept.todo_runner_up):  # only what is left, or --force
+        left = kept.todo + kept.todo_runner_up                # would redo what finished
+        optimizers = list(dict.fromkeys(n for n, _ in left))
+        seeds = sorted({s for _, s in left})
     for name in optimizers or ():
         words += ["--optimizer", name]
     for seed in seeds or ():
@@ -308,6 +315,8 @@ def _cmd_status(args) -> int:
     from .executors import default_workers
     from .results import checkpoints_dir, results_dir, scan
     from .runner import CheckpointError, read_checkpoint
+    from .specs import SpecError, get_spec
+    from .tuning import partial_points
 
     root = results_dir(args.results)
     if _no_results(root):
@@ -324,19 +333,39 @@ def _cmd_status(args) -> int:
             print(f"  INVALID {e}")
             continue
         ident = meta["identity"]
-        what = f"{ident['panel']} {ident['preset']} {ident['optimizer']} seed {ident['seed']}"
-        if p.parent.relative_to(ck).parts != (ident["panel"], ident["preset"],
-                                              f"{ident['optimizer']}-seed{ident['seed']}"):
+        role = ident.get("role", "chosen")
+        what = f"{ident['panel']} {ident['preset']} {ident['optimizer']} seed {ident['seed']}" \
+            + (" (runner-up)" if role == "runner_up" else "")
+        name = f"{ident['optimizer']}-seed{ident['seed']}" \
+            + ("-runnerup" if role == "runner_up" else "")
+        if p.parent.relative_to(ck).parts != (ident["panel"], ident["preset"], name):
             print(f"  INVALID checkpoint {p} holds the run of {what}, not the one its folder "
                   f"names: delete {p.parent} and rerun without --resume")
             continue
         print(f"  {what}: epoch {meta['epoch']}/{ident['epochs']}")
     if not running:
         print("no run in progress")
+    searches = sorted(ck.glob("*/*/tune-*.json")) if ck.is_dir() else []
+    if searches:
+        print("searches with saved grid points (interrupted or in progress; continue with "
+              "--resume):")
+    for p in searches:
+        panel, preset = p.parent.parent.name, p.parent.name
+        try:
+            points = partial_points(p, get_spec(panel, preset))
+        except (CheckpointError, SpecError, KeyError) as e:
+            print(f"  INVALID {e}" if isinstance(e, CheckpointError) else
+                  f"  {p}: not a search of a known panel and preset")
+            continue
+        rungs = sorted({k[3] + 1 for k in points if len(k) == 4})
+        print(f"  {panel} {preset} {p.stem[len('tune-'):]}: {len(points)} grid points"
+              + (f" (rungs {', '.join(map(str, rungs))})" if rungs else ""))
     rows = scan(args.results)
     for r in rows:
         if r["fresh"] or r["stale"] or r["tuned"] or r["invalid"]:
-            print(f"{r['panel']} {r['preset']}: {r['fresh']}/{r['expected']} results, "
+            extra = f" ({r['runner_up_fresh']}/{r['runner_up_expected']} of the runner-up)" \
+                if r["runner_up_expected"] else ""
+            print(f"{r['panel']} {r['preset']}: {r['fresh']}/{r['expected']} results{extra}, "
                   f"{r['stale']} stale, {len(r['invalid'])} invalid, "
                   f"{r['tuned']}/{len(r['optimizers'])} tuned")
     _problems(rows)

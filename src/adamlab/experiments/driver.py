@@ -4,6 +4,9 @@
 of all, with ``retune=True``) and writes ``tune-<optimizer>.json``. :func:`run_panel` tunes what is
 missing, then runs every (optimizer, seed) at the chosen hyper-parameters, writing each result as
 it finishes (whatever the executor) and removing its checkpoint once the result is written.
+Under a protocol (issue #18) it also runs the runner-up setting of each search on the protocol's
+runner-up seeds (``<optimizer>-seed<k>-runnerup.json``), so that every verdict can show how it
+depends on the choice.
 
 A sweep that stops early (an interrupt, a disk that is full, a lost cluster) stops its executor
 (queued calls cancelled, running ones killed) and re-raises; what it kept on disk by then, the
@@ -37,6 +40,7 @@ class Kept:
     partial: dict = field(default_factory=dict)
     checkpoints: list = field(default_factory=list)
     todo: list = field(default_factory=list)  # (optimizer, seed) of the runs not written
+    todo_runner_up: list = field(default_factory=list)  # the same, of the runner-up runs
 
     def resumable(self) -> bool:
         return bool(self.checkpoints) or any(self.partial.values())
@@ -71,7 +75,9 @@ def _stopped(executor, kept: Kept, ckroot: Path, spec: PanelSpec, names) -> None
     executors.stop(executor)
     for name in names:
         kept.partial[name] = len(partial_points(partial_path(ckroot, spec, name)))
-    kept.checkpoints = [w for w in (checkpoint_path(ckroot, spec, name, s) for name, s in kept.todo)
+    runs = [(name, s, "chosen") for name, s in kept.todo] + \
+        [(name, s, "runner_up") for name, s in kept.todo_runner_up]
+    kept.checkpoints = [w for w in (checkpoint_path(ckroot, spec, *run) for run in runs)
                         if (w / "checkpoint.json").is_file()]
 
 
@@ -94,11 +100,14 @@ def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=Tr
                                      resume=resume)
                 path = store.write_tuning(results, spec, rec)
                 partial.unlink(missing_ok=True)
+                shutil.rmtree(partial.with_suffix(".runs"), ignore_errors=True)
                 kept.tuned.append(name)
                 if say is not None:
                     flag = f"  FLAGGED: still on the {rec['at_edge']} edge" if rec["flagged"] else ""
+                    second = "" if rec.get("runner_up") is None else (
+                        f"; runner-up {rec['runner_up']} ({rec['runner_up_criterion']:.4g})")
                     say(f"chose {rec['chosen']} for {name} (criterion "
-                        f"{rec['chosen_criterion']:.4g}); wrote {path}{flag}")
+                        f"{rec['chosen_criterion']:.4g}{second}); wrote {path}{flag}")
             out[name] = rec
     except BaseException:
         _stopped(executor, kept, ckroot, spec, names)
@@ -106,7 +115,7 @@ def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=Tr
     return out
 
 
-def _fresh(path: Path, spec: PanelSpec, hyper: dict) -> bool:
+def _fresh(path: Path, spec: PanelSpec, hyper: dict | None) -> bool:
     """The freshness ``adamlab list`` shows: valid, this spec, these hyper-parameters."""
     return store.result_state(path, spec, hyper)[0] == "fresh"
 
@@ -121,14 +130,18 @@ def plan(spec: PanelSpec, results, *, optimizers=None, seeds=None, force=False,
     most, runs = 0, 0
     for name in names:
         rec = None if retune else store.load_tuning(results, spec, name)
+        todo = store.runs_of(spec, seeds)
         if rec is None:
             opt = spec.optimizer(name)
-            most = max(most, len(opt.lr.values()) * (len(opt.momentum.values())
-                                                     if opt.momentum is not None else 1))
-            runs += 0 if retune else len(seeds)
+            n = len(opt.lr.values()) * (len(opt.momentum.values())
+                                        if opt.momentum is not None else 1)
+            if spec.protocol is not None:
+                n *= max(1, len(spec.protocol.schedules))
+            most = max(most, n)
+            runs += 0 if retune else len(todo)
         else:
-            runs += sum(force or not _fresh(store.result_path(results, spec, name, s), spec,
-                                            rec["chosen"]) for s in seeds)
+            runs += sum(force or not _fresh(store.result_path(results, spec, name, s, role), spec,
+                                            store.setting_of(rec, role)) for s, role in todo)
     return max(most, runs)
 
 
@@ -151,10 +164,11 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
     for s in seeds:
         spec.epochs_of(s)  # KeyError naming the spec's seeds
     ckroot = store.checkpoints_dir(results)
+    todo = store.runs_of(spec, seeds)
     if resume:  # refuse a checkpoint of another spec before any work starts
         for name in names:
-            for s in seeds:
-                where = checkpoint_path(ckroot, spec, name, s)
+            for s, role in todo:
+                where = checkpoint_path(ckroot, spec, name, s, role)
                 meta = read_checkpoint(where)
                 theirs = None if meta is None else meta.get("identity", {}).get("spec_hash")
                 if meta is not None and theirs != spec.spec_hash():
@@ -162,34 +176,44 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                         f"the checkpoint in {where} belongs to another experiment (spec hash "
                         f"{str(theirs)[:12]}, current {spec.spec_hash()[:12]}); refusing to "
                         f"continue it. Run without --resume to start afresh, or delete {where}.")
-    kept.todo = [(name, s) for name in names for s in seeds]
+    kept.todo = [(name, s) for name in names for s, role in todo if role == "chosen"]
+    kept.todo_runner_up = [(name, s) for name in names for s, role in todo if role != "chosen"]
     tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, resume=resume,
                         say=say, kept=kept)
     jobs = []
     for name in names:
-        for s in seeds:
-            done = store.result_path(results, spec, name, s)
-            if not force and _fresh(done, spec, tuning[name]["chosen"]):
-                kept.todo.remove((name, s))
+        for s, role in todo:
+            left = kept.todo if role == "chosen" else kept.todo_runner_up
+            hyper = store.setting_of(tuning[name], role)
+            what = f"{spec.panel} {name} seed {s}" + (" (runner-up)" if role != "chosen" else "")
+            if hyper is None:  # a search with one finite point has no runner-up
+                left.remove((name, s))
                 if say is not None:
-                    say(f"{spec.panel} {name} seed {s}: a fresh result exists ({done}); "
-                        "skipped (--force reruns it)")
+                    say(f"{what}: the search has no runner-up; skipped")
                 continue
-            jobs.append((name, s, tuning[name]["chosen"], checkpoint_path(ckroot, spec, name, s)))
+            done = store.result_path(results, spec, name, s, role)
+            if not force and _fresh(done, spec, hyper):
+                left.remove((name, s))
+                if say is not None:
+                    say(f"{what}: a fresh result exists ({done}); skipped (--force reruns it)")
+                continue
+            jobs.append((name, s, role, hyper, checkpoint_path(ckroot, spec, name, s, role)))
     futures, written, errors = {}, [], []
     try:
-        for i, (name, s, hyper, where) in enumerate(jobs):
+        for i, (name, s, role, hyper, where) in enumerate(jobs):
             f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),
-                                resume=resume, progress=progress, position=i % max(1, workers))
-            futures[f] = (name, s, where)
+                                resume=resume, progress=progress, position=i % max(1, workers),
+                                role=role)
+            futures[f] = (name, s, role, where)
         for f in executors.as_completed(futures, executor):
-            name, s, where = futures[f]
+            name, s, role, where = futures[f]
+            what = f"{spec.panel} {name} seed {s}" + (" (runner-up)" if role != "chosen" else "")
             try:
                 run = f.result()
             except Exception as e:  # the other runs still finish and are written
                 errors.append(e)
                 if say is not None:
-                    say(f"{spec.panel} {name} seed {s}: FAILED: {e}")
+                    say(f"{what}: FAILED: {e}")
                 continue
             if not store.panel_dir(results, spec).is_dir():  # not recreated: say so
                 raise FileNotFoundError(errno.ENOENT, "the results folder vanished during the "
@@ -197,13 +221,12 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
             path = store.write_result(results, spec, run, tuning[name])
             written.append(path)
             kept.results.append(path)
-            kept.todo.remove((name, s))
+            (kept.todo if role == "chosen" else kept.todo_runner_up).remove((name, s))
             _drop_checkpoint(where)
             if say is not None:
                 state = (f"DIVERGED at epoch {run['diverged']['epoch']}" if run["diverged"]
                          else f"final cost {run['train_cost'][-1]:.4g}")
-                say(f"{spec.panel} {name} seed {s}: {state}, {run['wall_seconds']:.1f} s "
-                    f"-> {path}")
+                say(f"{what}: {state}, {run['wall_seconds']:.1f} s -> {path}")
     except BaseException:
         _stopped(executor, kept, ckroot, spec, names)
         raise

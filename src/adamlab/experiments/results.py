@@ -3,6 +3,9 @@
 * ``<optimizer>-seed<k>.json``: one run (its curves, the full spec and its hash, the seed, the
   chosen hyper-parameters with their tuning record, and provenance: git commit, package versions,
   thread count, ``OPENBLAS_CORETYPE`` as set or ``"unset"``, CPU model, wall time);
+* ``<optimizer>-seed<k>-runnerup.json``: a run of the runner-up setting of a search under a
+  protocol (``role: "runner_up"`` in the record; the chosen runs have ``role: "chosen"``, or none
+  in files written before roles existed);
 * ``tune-<optimizer>.json``: the tuning record of one optimizer.
 
 The default folder is ``results/`` in the repository root when the package runs from a checkout
@@ -17,7 +20,8 @@ the keys and types the runner writes, finite numbers where the runner never writ
 (a diverged run's last evaluation may be null), and curves as long as the epochs they state. One
 function, :func:`result_state`, says whether a result is fresh, for ``adamlab run`` (which skips
 fresh results) and for ``adamlab list`` alike: a result is fresh when it is valid, made under the
-current spec and at the hyper-parameters the current tuning record chooses.
+current spec and at the hyper-parameters the current tuning record chooses (a runner-up run: at
+the record's ``runner_up``).
 """
 
 from __future__ import annotations
@@ -29,8 +33,8 @@ import time
 from pathlib import Path
 
 from .provenance import code_info, repo_root, versions
-from .runner import atomic_write_json, remove_stale_temps
-from .specs import PanelSpec, get_spec, PANELS, PRESETS
+from .runner import atomic_write_json, remove_stale_temps, run_name
+from .specs import SCHEDULES, PanelSpec, get_spec, PANELS, presets_of
 
 __all__ = ["results_dir", "checkpoints_dir", "result_path", "tuning_path", "write_result",
            "write_tuning", "load_tuning", "load_results", "StaleResultError", "scan",
@@ -69,8 +73,24 @@ def panel_dir(results: Path, spec: PanelSpec) -> Path:
     return Path(results) / spec.panel / spec.preset
 
 
-def result_path(results: Path, spec: PanelSpec, optimizer: str, seed: int) -> Path:
-    return panel_dir(results, spec) / f"{optimizer}-seed{seed}.json"
+def result_path(results: Path, spec: PanelSpec, optimizer: str, seed: int,
+                role: str = "chosen") -> Path:
+    return panel_dir(results, spec) / f"{run_name(optimizer, seed, role)}.json"
+
+
+def setting_of(tuning: dict | None, role: str = "chosen") -> dict | None:
+    """The hyper-parameters a tuning record gives the runs of ``role`` (None: no record)."""
+    if tuning is None:
+        return None
+    return tuning["chosen"] if role == "chosen" else tuning.get("runner_up")
+
+
+def runs_of(spec: PanelSpec, seeds=None) -> list[tuple[int, str]]:
+    """``(seed, role)`` of every run of an optimizer of ``spec`` (within ``seeds``, if given): the
+    chosen setting on every seed, the runner-up on the protocol's runner-up seeds."""
+    want = spec.seeds if seeds is None else seeds
+    return ([(s, "chosen") for s in want]
+            + [(s, "runner_up") for s in spec.runner_up_seeds() if s in want])
 
 
 def tuning_path(results: Path, spec: PanelSpec, optimizer: str) -> Path:
@@ -154,7 +174,11 @@ def _numbers(rec: dict, key: str, allow_null: bool = False) -> str | None:
 def _hyper_problem(key: str, hyper) -> str | None:
     if not isinstance(hyper, dict) or "lr" not in hyper:
         return f"{key} is not a mapping with a step size lr"
+    if "schedule" in hyper and hyper["schedule"] not in SCHEDULES:
+        return f"{key}.schedule is {str(hyper['schedule'])[:40]!r}, not one of {list(SCHEDULES)}"
     for k, v in hyper.items():
+        if k == "schedule":
+            continue
         bad = _bad_number(f"{key}.{k}", None, v)
         if bad:
             return bad
@@ -182,8 +206,12 @@ def result_problem(rec: dict, spec: PanelSpec, name: str | None = None) -> str |
         return f"optimizer {opt!r} is not one of the panel's"
     if not _is_int(seed) or seed not in spec.seeds:
         return f"seed {seed!r} is not one of the preset's {list(spec.seeds)}"
-    if name is not None and name != f"{opt}-seed{seed}.json":
-        return f"it holds the run of {opt} seed {seed}, not the one its name says"
+    role = rec.get("role", "chosen")
+    if role not in ("chosen", "runner_up"):
+        return f"role is {str(role)[:40]!r}, not chosen or runner_up"
+    if name is not None and name != f"{run_name(opt, seed, role)}.json":
+        what = "the runner-up run" if role == "runner_up" else "the run"
+        return f"it holds {what} of {opt} seed {seed}, not the one its name says"
     for key in ("epochs", "completed_epochs", "steps_per_epoch", "n_train"):
         if not _is_int(rec[key]):
             return f"{key} is {rec[key]!r}, not an integer"
@@ -246,6 +274,15 @@ def tuning_problem(rec: dict, spec: PanelSpec, optimizer: str) -> str | None:
         return "points is not a non-empty list"
     if not isinstance(rec["flagged"], bool) or not isinstance(rec["at_edge"], dict):
         return "flagged or at_edge has the wrong type"
+    if spec.protocol is not None:
+        missing = [k for k in ("runner_up", "runner_up_criterion", "rungs") if k not in rec]
+        if missing:
+            return f"it lacks {', '.join(missing)}, which a search under a protocol records"
+        if rec["runner_up"] is not None:
+            bad = (_hyper_problem("runner_up", rec["runner_up"])
+                   or _bad_number("runner_up_criterion", None, rec["runner_up_criterion"]))
+            if bad:
+                return bad
     return (_hyper_problem("chosen", rec["chosen"])
             or _bad_number("chosen_criterion", None, rec["chosen_criterion"]))
 
@@ -253,8 +290,9 @@ def tuning_problem(rec: dict, spec: PanelSpec, optimizer: str) -> str | None:
 def result_state(path: Path, spec: PanelSpec, chosen: dict | None = None) -> tuple[str, str]:
     """``(state, why)`` of the result file ``path`` of ``spec``: ``"missing"``, ``"invalid"``
     (``why`` names the file, the problem and the fix), ``"stale"`` (another spec, or made at
-    hyper-parameters other than ``chosen``, the current tuning record's choice, when given)
-    or ``"fresh"``. ``adamlab run`` reruns every result that is not fresh."""
+    hyper-parameters other than ``chosen``, the current tuning record's choice, when given; for a
+    runner-up file, :func:`setting_of` its record with ``"runner_up"``) or ``"fresh"``.
+    ``adamlab run`` reruns every result that is not fresh."""
     return _check(Path(path), spec, chosen)[:2]
 
 
@@ -333,7 +371,7 @@ def _read_tuning(path: Path, spec: PanelSpec, optimizer: str) -> dict:
 
 def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None) -> Path:
     """Write one run's record (from the worker) with the spec, tuning record and provenance."""
-    path = result_path(results, spec, run["optimizer"], run["seed"])
+    path = result_path(results, spec, run["optimizer"], run["seed"], run.get("role", "chosen"))
     path.parent.mkdir(parents=True, exist_ok=True)
     tune = None if tuning is None else {k: v for k, v in tuning.items()
                                         if k not in ("spec", "provenance")}
@@ -343,8 +381,10 @@ def write_result(results: Path, spec: PanelSpec, run: dict, tuning: dict | None)
     return path
 
 
-def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None) -> dict:
-    """``{(optimizer, seed): record}`` of every result file of ``spec``'s panel and preset.
+def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None,
+                 role: str = "chosen") -> dict:
+    """``{(optimizer, seed): record}`` of every result file of ``spec``'s panel and preset
+    (``role="runner_up"``: of the runner-up runs, over the protocol's runner-up seeds).
 
     Raises :class:`InvalidResultError` naming every file that is not a valid result,
     :class:`StaleResultError` naming every file whose spec hash is not the current spec's (or
@@ -357,9 +397,9 @@ def load_results(spec: PanelSpec, results=None, *, optimizers=None, seeds=None) 
     out, stale, missing, invalid = {}, [], [], []
     for name in want:
         tuned = load_tuning(root, spec, name)
-        for seed in (spec.seeds if seeds is None else seeds):
-            path = folder / f"{name}-seed{seed}.json"
-            state, why, rec = _check(path, spec, None if tuned is None else tuned["chosen"])
+        for seed, _ in [r for r in runs_of(spec, seeds) if r[1] == role]:
+            path = result_path(root, spec, name, seed, role)
+            state, why, rec = _check(path, spec, setting_of(tuned, role))
             if state == "missing":
                 missing.append(path.name)
             elif state == "invalid":
@@ -387,10 +427,11 @@ def scan(results=None, specs=None) -> list[dict]:
     ``stale_files`` says why each stale result is stale."""
     root = results_dir(results)
     if specs is None:
-        specs = [get_spec(panel, preset) for panel in PANELS for preset in PRESETS]
+        specs = [get_spec(panel, preset) for panel in PANELS for preset in presets_of(panel)]
     rows = []
     for spec in specs:
         counts = {"fresh": 0, "stale": 0, "invalid": 0, "missing": 0}
+        runner_up = dict.fromkeys(counts, 0)
         invalid, stale, tuned = [], [], 0
         for o in spec.optimizers:
             rec = None
@@ -402,16 +443,19 @@ def scan(results=None, specs=None) -> list[dict]:
                     invalid.append(str(e))
             fresh_tuning = rec is not None and rec.get("spec_hash") == spec.spec_hash()
             tuned += fresh_tuning
-            for seed in spec.seeds:
-                state, why = result_state(result_path(root, spec, o.name, seed), spec,
-                                          rec["chosen"] if fresh_tuning else None)
+            for seed, role in runs_of(spec):
+                state, why = result_state(result_path(root, spec, o.name, seed, role), spec,
+                                          setting_of(rec, role) if fresh_tuning else None)
                 counts[state] += 1
+                runner_up[state] += role == "runner_up"
                 if state == "invalid":
                     invalid.append(why)
                 elif state == "stale":
                     stale.append(why)
         rows.append({"panel": spec.panel, "preset": spec.preset, "hash": spec.spec_hash()[:12],
-                     "expected": len(spec.optimizers) * len(spec.seeds), "fresh": counts["fresh"],
+                     "expected": len(spec.optimizers) * len(runs_of(spec)),
+                     "fresh": counts["fresh"], "runner_up_fresh": runner_up["fresh"],
+                     "runner_up_expected": len(spec.optimizers) * len(spec.runner_up_seeds()),
                      "stale": counts["stale"], "tuned": tuned, "invalid": invalid,
                      "stale_files": stale,
                      "optimizers": [o.name for o in spec.optimizers],

@@ -27,7 +27,15 @@ Checkpoints (``checkpoint_dir``): at the end of an epoch (every epoch, or the fi
 into place with ``os.replace``; the JSON, written last, names its ``.npz``, so a crash between the
 two leaves the previous checkpoint valid. Nothing is pickled (``np.load(allow_pickle=False)``). A
 resumed run repeats the interrupted epoch from its start with the generators as they were, so it
-produces exactly the numbers of an uninterrupted run.
+produces exactly the numbers of an uninterrupted run. With ``extend=True`` a run continues the
+checkpoint of the same run over fewer epochs (a tuning rung continuing to a longer budget): its
+prefix is the shorter run's, so the curve is that of an uninterrupted run over the longer budget
+(the shorter run's last evaluation stays in the log).
+
+The hyper-parameters may carry the schedule (``"schedule"``: ``"constant"`` or
+``"inverse_sqrt"``) where the spec's protocol searches it; otherwise the optimizer's own applies.
+A run of the runner-up setting (``role="runner_up"``) records ``role`` in its identity and its
+record, and has its own checkpoint folder.
 """
 
 from __future__ import annotations
@@ -160,25 +168,39 @@ def build_model(spec: PanelSpec, opt: OptimizerSpec, init: np.random.Generator):
     return MODELS[m.kind](m, p_in, p_hid, init)
 
 
+def schedule_of(opt: OptimizerSpec, hyper: dict) -> str:
+    """The schedule of a run: the searched one in ``hyper``, else the optimizer's own."""
+    return hyper.get("schedule", opt.schedule)
+
+
 def build_optimizer(opt: OptimizerSpec, hyper: dict):
-    """The optimizer of ``opt`` at the tuned ``hyper`` (``lr``, and ``momentum`` where tuned)."""
+    """The optimizer of ``opt`` at the tuned ``hyper`` (``lr``, ``momentum`` where tuned, and
+    ``schedule`` where searched)."""
     cls = getattr(optim, opt.algorithm)
     kwargs = dict(opt.fixed)
-    kwargs.update({k: v for k, v in hyper.items() if k != "lr"})
+    kwargs.update({k: v for k, v in hyper.items() if k not in ("lr", "schedule")})
     lr = hyper["lr"]
-    if opt.schedule == "inverse_sqrt":
+    schedule = schedule_of(opt, hyper)
+    if schedule == "inverse_sqrt":
         lr = optim.inverse_sqrt(lr)
-    elif opt.schedule != "constant":
-        raise ValueError(f"unknown schedule {opt.schedule!r}")
+    elif schedule != "constant":
+        raise ValueError(f"unknown schedule {schedule!r}")
     return cls(lr=lr, **kwargs)
 
 
-def hyper_points(opt: OptimizerSpec, lr_ks, mom_ks=None) -> list[dict]:
-    """Every grid point ``{"lr": ..., ["momentum": ...]}`` of the exponents given."""
+def hyper_points(opt: OptimizerSpec, lr_ks, mom_ks=None, schedule: str | None = None) -> list[dict]:
+    """Every grid point ``{"lr": ..., ["momentum": ...], ["schedule": ...]}`` of the exponents
+    given (``schedule`` only where it is searched)."""
+    extra = {} if schedule is None else {"schedule": schedule}
     if opt.momentum is None:
-        return [{"lr": opt.lr.value(k)} for k in lr_ks]
-    return [{"lr": opt.lr.value(k), "momentum": opt.momentum.value(j)}
+        return [{"lr": opt.lr.value(k), **extra} for k in lr_ks]
+    return [{"lr": opt.lr.value(k), "momentum": opt.momentum.value(j), **extra}
             for k in lr_ks for j in mom_ks]
+
+
+def normal_hyper(hyper: dict) -> dict:
+    """``hyper`` with sorted keys and float values (the schedule, a name, stays a name)."""
+    return {k: (v if k == "schedule" else float(v)) for k, v in sorted(hyper.items())}
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -217,8 +239,21 @@ def full_cost(model, x, y) -> float:
 # ----------------------------------------------------------------------------- checkpoints
 
 
-def checkpoint_path(root, spec: PanelSpec, optimizer: str, seed: int) -> Path:
-    return Path(root) / spec.panel / spec.preset / f"{optimizer}-seed{seed}"
+#: the roles of a panel's runs: the chosen setting, and the runner-up of the search (issue #18)
+ROLES = ("chosen", "runner_up")
+
+
+def run_name(optimizer: str, seed: int, role: str = "chosen") -> str:
+    """``adam-seed0`` for the chosen setting, ``adam-seed0-runnerup`` for the runner-up: the name of
+    its result file (plus ``.json``) and of its checkpoint folder."""
+    if role not in ROLES:
+        raise ValueError(f"unknown role {role!r}; known: {', '.join(ROLES)}")
+    return f"{optimizer}-seed{seed}" + ("-runnerup" if role == "runner_up" else "")
+
+
+def checkpoint_path(root, spec: PanelSpec, optimizer: str, seed: int,
+                    role: str = "chosen") -> Path:
+    return Path(root) / spec.panel / spec.preset / run_name(optimizer, seed, role)
 
 
 def _atomic_write_bytes(path: Path, write) -> None:
@@ -279,9 +314,12 @@ def atomic_write_json(path: Path, obj) -> None:
     _atomic_write_bytes(Path(path), lambda f: f.write(data))
 
 
-def _identity(spec, optimizer, hyper, seed, epochs) -> dict:
-    return {"spec_hash": spec.spec_hash(), "panel": spec.panel, "preset": spec.preset,
-            "optimizer": optimizer, "hyper": hyper, "seed": seed, "epochs": epochs}
+def _identity(spec, optimizer, hyper, seed, epochs, role="chosen") -> dict:
+    ident = {"spec_hash": spec.spec_hash(), "panel": spec.panel, "preset": spec.preset,
+             "optimizer": optimizer, "hyper": hyper, "seed": seed, "epochs": epochs}
+    if role != "chosen":  # the chosen runs keep the identity their checkpoints always had
+        ident["role"] = role
+    return ident
 
 
 def numerics(model) -> dict:
@@ -411,9 +449,12 @@ def _load_arrays(where: Path, npz: str) -> dict:
         raise CheckpointError(f"{bad}: {type(e).__name__}; {_fix(where)}") from None
 
 
-def _restore(where: Path, meta, ident, model, opt, gens) -> None:
+def _restore(where: Path, meta, ident, model, opt, gens, extend: bool = False) -> None:
     theirs = meta.get("identity", {})
-    if theirs != ident:
+    if extend and theirs.get("epochs", 0) <= ident["epochs"] and \
+            {**theirs, "epochs": ident["epochs"]} == ident:
+        pass  # the same run over fewer epochs: its prefix is this run's
+    elif theirs != ident:
         diff = sorted(k for k in set(ident) | set(theirs) if theirs.get(k) != ident.get(k))
         raise CheckpointError(
             f"the checkpoint in {where} belongs to another experiment: it is the run of "
@@ -509,7 +550,8 @@ def _bar(enabled, total, initial, desc, position):
 def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
               epochs: int | None = None, checkpoint_dir=None, resume: bool = False,
               checkpoint_every_s: float = CHECKPOINT_EVERY_S, on_step=None,
-              progress: bool = False, position: int = 0) -> dict:
+              progress: bool = False, position: int = 0, role: str = "chosen",
+              extend: bool = False, final_checkpoint: bool = False) -> dict:
     """Train one run and return its record (JSON-ready; see the module docstring).
 
     ``epochs`` defaults to the seed's epoch count in the spec (a tuning run passes its budget).
@@ -518,7 +560,10 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     every epoch). ``resume``:
     continue from the checkpoint there, refusing one of another spec or run
     (:class:`CheckpointError`); without it, a run starts afresh. ``on_step(epoch, step)`` is called
-    after every step (tests use it to interrupt a run in the middle of an epoch).
+    after every step (tests use it to interrupt a run in the middle of an epoch). ``role``: the
+    chosen setting or the runner-up (recorded). ``extend``: with ``resume``, also continue a
+    checkpoint of this run over fewer epochs. ``final_checkpoint``: also checkpoint after the last
+    epoch (a tuning rung, which a later rung continues).
     """
     from .provenance import machine_info
 
@@ -526,14 +571,16 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     opt_spec = spec.optimizer(optimizer)
     if epochs is None:
         epochs = spec.epochs_of(seed)
-    hyper = {k: float(v) for k, v in sorted(hyper.items())}
+    hyper = normal_hyper(hyper)
+    run_name(optimizer, seed, role)  # ValueError on an unknown role
     x, y = load_data(spec.data)
     n = x.shape[0]
     batch = spec.batch_size
     gens = generators(spec, seed, optimizer)
     model = build_model(spec, opt_spec, gens["init"])
     opt = build_optimizer(opt_spec, hyper)
-    ident = {**_identity(spec, optimizer, hyper, seed, epochs), "numerics": numerics(model)}
+    ident = {**_identity(spec, optimizer, hyper, seed, epochs, role),
+             "numerics": numerics(model)}
     eval_at = set(spec.eval_epochs(epochs))
     where = None if checkpoint_dir is None else Path(checkpoint_dir)
 
@@ -557,7 +604,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                 f"checkpoint {where / 'checkpoint.json'} does not hold together: {meta['t']} "
                 f"steps after epoch {meta['epoch']}, where an epoch is {steps} steps; "
                 f"{_fix(where)}")
-        _restore(where, meta, ident, model, opt, gens)
+        _restore(where, meta, ident, model, opt, gens, extend=extend)
         log = meta["log"]
         start = int(meta["epoch"])
         log["resumed_at_epochs"].append(start)
@@ -613,7 +660,8 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                     log["diverged"] = {"epoch": epoch, "step": None,
                                        "reason": f"non-finite full training cost {c}"}
             log["epoch_seconds"].append(time.perf_counter() - t0)
-            if where is not None and time.perf_counter() - last_save >= checkpoint_every_s:
+            if where is not None and (time.perf_counter() - last_save >= checkpoint_every_s
+                                      or (final_checkpoint and epoch == epochs)):
                 _save(where, ident, model, opt, gens, log, epoch)
                 last_save = time.perf_counter()
             if bar is not None:
@@ -623,8 +671,8 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
         if bar is not None:
             bar.close()
     return {"panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
-            "optimizer": optimizer, "algorithm": opt_spec.algorithm, "schedule": opt_spec.schedule,
-            "hyper": hyper, "seed": seed, "epochs": epochs,
+            "optimizer": optimizer, "algorithm": opt_spec.algorithm,
+            "schedule": schedule_of(opt_spec, hyper), "role": role, "hyper": hyper, "seed": seed, "epochs": epochs,
             "completed_epochs": len(log["train_cost"]), **log,
             "steps_per_epoch": -(-n // batch), "n_train": int(n),
             "wall_seconds": time.perf_counter() - t_run, "machine": machine_info()}

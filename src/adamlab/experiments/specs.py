@@ -25,6 +25,15 @@ on a log grid, and the momentum μ of SGD with Nesterov momentum on a grid of 1 
 :class:`Grid`). For §6.1 every optimizer uses α_t = α/√t (t the step count); for §6.2 α is
 constant.
 
+Tuning protocols. The ``paper`` presets search every grid point over a few epochs
+(:class:`TuneSpec`), what a short search concludes. The ``horizon`` presets (issue #18) add a
+:class:`Protocol`: the criterion is read at the figure's last epoch, the mean of the average
+minibatch cost over the last ``window`` epochs; successive halving (Jamieson & Talwalkar 2016)
+runs every grid point to the first rung and keeps the best ``keep`` fraction (at least
+``min_final``) for the next; the schedule (constant α or α/√t) is a searched axis, and the
+runner-up of the last rung is run beside the choice. A spec without a protocol serialises
+without the key, so the hashes of the ``quick`` and ``paper`` specs are those they always had.
+
 Seeds: run ``k`` draws its initialisation, data order and dropout masks from three generators
 spawned from ``SeedSequence([spec.base_seed, k])``; the initialisation depends on ``k`` only, so
 all optimizers of a panel start from the same parameters (the paper's protocol).
@@ -35,6 +44,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import textwrap
 from dataclasses import dataclass, field
 
@@ -134,6 +144,43 @@ class TuneSpec:
     max_widenings: int = 3
 
 
+#: the step-size schedules: α_t = α, and α_t = α/√t (t the step count)
+SCHEDULES = ("constant", "inverse_sqrt")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """The search at the claim's horizon (issue #18; see the module docstring).
+
+    ``rungs``: the epochs of each rung of successive halving, increasing; the last is the
+    horizon, where the figure's claim is read (``(horizon,)``: the whole grid at full length).
+    After each rung but the last, the best ``ceil(keep * n)`` of its ``n`` points (at least
+    ``min_final``) continue to the next. The criterion at a rung of ``b`` epochs is the mean of the
+    average minibatch training cost over epochs ``b - window + 1 .. b`` (fewer when ``b`` is
+    shorter). ``schedules``: the schedules searched for every optimizer (a grid axis; the chosen
+    hyper-parameters carry ``"schedule"``; empty: the optimizer's own). ``runner_up_seeds``: the
+    seeds the runner-up of the last rung is run on (None: every seed of the panel)."""
+
+    rungs: tuple[int, ...]
+    keep: float = 1 / 3
+    min_final: int = 2
+    window: int = 3
+    schedules: tuple[str, ...] = SCHEDULES
+    runner_up_seeds: tuple[int, ...] | None = None
+
+    def __post_init__(self) -> None:
+        r = self.rungs
+        if not r or any(b < 1 for b in r) or list(r) != sorted(set(r)):
+            raise ValueError(f"rungs must be increasing epoch counts, got {r}")
+        if not 0 < self.keep <= 1 or self.min_final < 2 or self.window < 1:
+            raise ValueError("keep must be in (0, 1], min_final at least 2 (a runner-up), "
+                             f"window at least 1; got {self.keep}, {self.min_final}, "
+                             f"{self.window}")
+        bad = [x for x in self.schedules if x not in SCHEDULES]
+        if bad:
+            raise ValueError(f"unknown schedules {bad}; known: {', '.join(SCHEDULES)}")
+
+
 @dataclass(frozen=True)
 class PanelSpec:
     """Everything one figure panel at one preset depends on (see the module docstring)."""
@@ -158,10 +205,16 @@ class PanelSpec:
     shared_init: bool = True
     engine: int = ENGINE_VERSION
     notes: str = field(default="", compare=True)
+    #: the horizon protocol (None: the short search of ``tune`` alone). Serialised only when set,
+    #: so that specs without one keep the hashes of their committed results.
+    protocol: Protocol | None = None
 
     # -- identity -----------------------------------------------------------------------------
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        d = dataclasses.asdict(self)
+        if self.protocol is None:
+            del d["protocol"]
+        return d
 
     def canonical_json(self) -> str:
         return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"), allow_nan=False)
@@ -199,6 +252,21 @@ class PanelSpec:
             raise ValueError("seed_epochs must give one epoch count per seed")
         if self.tune.seed not in self.seeds:
             raise ValueError(f"the tuning seed {self.tune.seed} must be one of the seeds")
+        p = self.protocol
+        if p is not None:
+            if p.rungs[-1] > self.epochs_of(self.tune.seed):
+                raise ValueError(f"the last rung ({p.rungs[-1]} epochs) is longer than the "
+                                 f"tuning seed's {self.epochs_of(self.tune.seed)} epochs")
+            if p.runner_up_seeds is not None and not set(p.runner_up_seeds) <= set(self.seeds):
+                raise ValueError(f"runner_up_seeds {p.runner_up_seeds} must be seeds of the "
+                                 f"panel {self.seeds}")
+
+    def runner_up_seeds(self) -> tuple[int, ...]:
+        """The seeds the runner-up setting runs on (none without a protocol)."""
+        if self.protocol is None:
+            return ()
+        r = self.protocol.runner_up_seeds
+        return self.seeds if r is None else r
 
 
 def describe(spec: PanelSpec, labels: dict | None = None) -> str:
@@ -227,10 +295,21 @@ def describe(spec: PanelSpec, labels: dict | None = None) -> str:
              f"{t.criterion};",
              f"      widened by {t.widen_by} exponents at an edge, at most {t.max_widenings} "
              "times"]
+    p = spec.protocol
+    if p is not None:
+        lines[-2] = (f"  tuning at the horizon, seed {t.seed}: rungs of "
+                     f"{', '.join(map(str, p.rungs))} epochs, best {p.keep:.2g} (>= "
+                     f"{p.min_final}) go on;")
+        lines[-1] = (f"      criterion: mean cost of the last {p.window} epochs of a rung; "
+                     f"widened by {t.widen_by} at an edge")
+        lines.append(f"      schedules searched: {', '.join(p.schedules) or 'none'}; runner-up "
+                     f"run on seeds {', '.join(map(str, spec.runner_up_seeds()))}")
     for o in spec.optimizers:
         fixed = ", ".join(f"{k} = {v:g}" for k, v in o.fixed) or "none"
         sched = "alpha_t = alpha/sqrt(t)" if o.schedule == "inverse_sqrt" else \
             f"{o.schedule} alpha"
+        if p is not None and p.schedules:
+            sched = "schedule searched"
         drop = "" if m.input_dropout == m.hidden_dropout == 0 else (
             ", dropout on" if o.dropout else ", dropout off")
         lines += [f"  - {(labels or {}).get(o.name, o.name)}: {o.algorithm}, {sched}{drop}",
@@ -250,14 +329,32 @@ def _ranges(epochs) -> str:
 
 
 def workload(spec: PanelSpec) -> dict:
-    """Epochs a full ``adamlab run`` of ``spec`` trains: tuning (without widenings) and runs."""
-    tune = sum(len(o.lr.exponents()) * (1 if o.momentum is None else len(o.momentum.exponents()))
-               for o in spec.optimizers) * spec.tune.budget_epochs
-    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in spec.seeds)
-    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s)))
-                                       for s in spec.seeds)
+    """Epochs a full ``adamlab run`` of ``spec`` trains: tuning (without widenings) and runs, the
+    runner-up's included. Under a protocol a rung continues its points from the last rung's
+    checkpoints, so a point promoted to a rung of ``b`` epochs costs ``b`` minus the last."""
+    p = spec.protocol
+    tune = 0
+    for o in spec.optimizers:
+        n = len(o.lr.exponents()) * (1 if o.momentum is None else len(o.momentum.exponents()))
+        if p is None:
+            tune += n * spec.tune.budget_epochs
+            continue
+        n *= max(1, len(p.schedules))
+        last = 0
+        for b in p.rungs:
+            tune += n * (b - last)
+            last, n = b, survivors(n, p)
+    seeds = [*spec.seeds, *spec.runner_up_seeds()]
+    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in seeds)
+    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s))) for s in seeds)
     return {"tune_epochs": tune, "run_epochs": runs, "evaluations": evals,
-            "runs": len(spec.optimizers) * len(spec.seeds)}
+            "runs": len(spec.optimizers) * len(seeds)}
+
+
+def survivors(n: int, protocol: Protocol) -> int:
+    """How many of a rung's ``n`` points continue: the best ``keep`` fraction, at least
+    ``min_final`` (and at most ``n``)."""
+    return min(n, max(protocol.min_final, math.ceil(protocol.keep * n - 1e-9)))
 
 
 def spec_from_dict(d: dict) -> PanelSpec:
@@ -267,7 +364,13 @@ def spec_from_dict(d: dict) -> PanelSpec:
     opts = tuple(OptimizerSpec(**{**o, "lr": grid(o["lr"]), "momentum": grid(o["momentum"]),
                                   "fixed": tuple(tuple(p) for p in o["fixed"])})
                  for o in d["optimizers"])
-    return PanelSpec(**{**d, "data": DataSpec(**d["data"]),
+    prot = d.get("protocol")
+    if prot is not None:
+        prot = Protocol(**{**prot, "rungs": tuple(prot["rungs"]),
+                           "schedules": tuple(prot["schedules"]),
+                           "runner_up_seeds": None if prot["runner_up_seeds"] is None
+                           else tuple(prot["runner_up_seeds"])})
+    return PanelSpec(**{**d, "data": DataSpec(**d["data"]), "protocol": prot,
                         "model": ModelSpec(**{**d["model"], "sizes": tuple(d["model"]["sizes"])}),
                         "optimizers": opts, "tune": TuneSpec(**d["tune"]),
                         "seeds": tuple(d["seeds"]),
@@ -285,7 +388,7 @@ NESTEROV_MU = Grid(-4, -2, per_decade=2, kind="one_minus", k_min=-6, k_max=0)
 
 
 def _fig1_mnist(preset: str) -> PanelSpec:
-    paper = preset == "paper"
+    paper = preset in ("paper", "horizon")
     sched = "inverse_sqrt"
     return PanelSpec(
         panel="fig1-mnist", preset=preset,
@@ -305,7 +408,7 @@ def _fig1_mnist(preset: str) -> PanelSpec:
 
 
 def _fig1_imdb(preset: str) -> PanelSpec:
-    paper = preset == "paper"
+    paper = preset in ("paper", "horizon")
     sched = "inverse_sqrt"
     return PanelSpec(
         panel="fig1-imdb", preset=preset,
@@ -331,7 +434,7 @@ def _fig1_imdb(preset: str) -> PanelSpec:
 
 
 def _fig2a_mlp(preset: str) -> PanelSpec:
-    paper = preset == "paper"
+    paper = preset in ("paper", "horizon")
     return PanelSpec(
         panel="fig2a-mlp", preset=preset,
         title="Figure 2a: MLP 784-1000-1000-10 with dropout on MNIST",
@@ -370,10 +473,35 @@ def _fig2a_decay(preset: str) -> PanelSpec:
     )
 
 
+def _horizon(build, protocol: Protocol):
+    """The ``horizon`` preset of a panel: its paper spec searched under ``protocol``."""
+    def spec(preset: str) -> PanelSpec:
+        base = build("paper")
+        return dataclasses.replace(
+            base, preset="horizon", protocol=protocol,
+            tune=dataclasses.replace(base.tune, budget_epochs=protocol.rungs[-1],
+                                     criterion=f"train_cost_mean_last_{protocol.window}_epochs"))
+    return spec
+
+
 #: panel name -> builder(preset) -> PanelSpec. Later panels (fig2b, fig3, fig4) add a builder here.
 PANELS = {"fig1-mnist": _fig1_mnist, "fig1-imdb": _fig1_imdb, "fig2a-mlp": _fig2a_mlp,
           "fig2a-decay": _fig2a_decay}
-PRESETS = ("quick", "paper")
+PRESETS = ("quick", "paper", "horizon")
+#: presets beyond quick and paper, per panel: the horizon protocol (issue #18). Figure 1 runs
+#: take seconds, so its whole grid runs to the horizon; Fig 2a halves over 10, 50, 200 epochs
+#: and runs its runner-up on seed 0 only.
+EXTRA_PRESETS = {
+    "fig1-mnist": {"horizon": _horizon(_fig1_mnist, Protocol(rungs=(45,)))},
+    "fig1-imdb": {"horizon": _horizon(_fig1_imdb, Protocol(rungs=(160,)))},
+    "fig2a-mlp": {"horizon": _horizon(_fig2a_mlp, Protocol(rungs=(10, 50, 200),
+                                                           runner_up_seeds=(0,)))},
+}
+
+
+def presets_of(panel: str) -> tuple[str, ...]:
+    """The presets ``panel`` has: quick, paper, and those of :data:`EXTRA_PRESETS`."""
+    return ("quick", "paper", *EXTRA_PRESETS.get(panel, {}))
 
 
 class SpecError(ValueError):
@@ -384,7 +512,7 @@ def get_spec(panel: str, preset: str = "quick") -> PanelSpec:
     """The spec of ``panel`` at ``preset``; :class:`SpecError` naming the known ones otherwise."""
     if panel not in PANELS:
         raise SpecError(f"unknown panel {panel!r}; the panels are {', '.join(PANELS)}")
-    if preset not in PRESETS:
-        raise SpecError(f"unknown preset {preset!r} for {panel}; the presets are "
-                        f"{', '.join(PRESETS)}")
-    return PANELS[panel](preset)
+    if preset not in presets_of(panel):
+        raise SpecError(f"unknown preset {preset!r} for {panel}; its presets are "
+                        f"{', '.join(presets_of(panel))}")
+    return EXTRA_PRESETS.get(panel, {}).get(preset, PANELS[panel])(preset)

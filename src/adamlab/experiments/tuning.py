@@ -17,6 +17,10 @@ Each finished point is saved at once to a partial record, ``tune-<optimizer>.jso
 panel's checkpoints folder (:func:`partial_path`, written atomically, keyed by the spec hash);
 with ``resume=True`` a search skips the points saved there, and refuses a partial record of
 another spec. The driver removes it once the tuning record is written.
+
+Under a spec's :class:`~adamlab.experiments.specs.Protocol` (issue #18) the search is
+:func:`tune_halving`: successive halving over the protocol's rungs, the schedule a grid axis, the
+criterion the window mean at each rung's budget, widening at the last rung, and a runner-up.
 """
 
 from __future__ import annotations
@@ -26,10 +30,13 @@ import math
 from pathlib import Path
 
 from .executors import as_completed
-from .runner import CheckpointError, atomic_write_json, hyper_points, train_run
-from .specs import PanelSpec
+import shutil
 
-__all__ = ["tune_optimizer", "TuningError", "partial_path", "partial_points"]
+from .runner import CheckpointError, atomic_write_json, hyper_points, train_run
+from .specs import PanelSpec, survivors
+
+__all__ = ["tune_optimizer", "tune_halving", "TuningError", "partial_path", "partial_points",
+           "window_mean", "runs_path"]
 
 
 class TuningError(RuntimeError):
@@ -59,7 +66,8 @@ def partial_points(path: Path, spec: PanelSpec | None = None) -> dict:
         return {}
     try:
         rec = json.loads(path.read_text(encoding="utf-8"))
-        points = {(p["k"], p["j"]): p["point"] for p in rec["points"]}
+        points = {(p["k"], p["j"]) if "rung" not in p else
+                  (p["k"], p["j"], p["schedule"], p["rung"]): p["point"] for p in rec["points"]}
     except (OSError, ValueError, KeyError, TypeError) as e:
         if spec is None:
             return {}
@@ -75,9 +83,12 @@ def partial_points(path: Path, spec: PanelSpec | None = None) -> dict:
 
 def _save_partial(path: Path, spec: PanelSpec, optimizer: str, done: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    def entry(key, p):
+        if len(key) == 2:
+            return {"k": key[0], "j": key[1], "point": p}
+        return {"k": key[0], "j": key[1], "schedule": key[2], "rung": key[3], "point": p}
     atomic_write_json(path, {"spec_hash": spec.spec_hash(), "optimizer": optimizer,
-                             "points": [{"k": k, "j": j, "point": p}
-                                        for (k, j), p in done.items()]})
+                             "points": [entry(key, p) for key, p in done.items()]})
 
 
 def _side(k: int, ks: list) -> str | None:
@@ -96,12 +107,47 @@ def _score(point) -> float:
     return math.inf if point["criterion"] is None else point["criterion"]
 
 
+def _edges(opt, lr_ks: list, mom_ks: list, k, j) -> tuple[list, dict]:
+    """The (axis, side) that can still grow where the best point ``(k, j)`` is on an edge of
+    its grid (sides in exponent terms), and the edges it is on, in terms of the values."""
+    at = {"lr": _side(k, lr_ks)}
+    if j is not None:
+        at["momentum"] = _side(j, mom_ks)
+    growable = []
+    for axis, side in at.items():
+        grid = opt.lr if axis == "lr" else opt.momentum
+        ks = lr_ks if axis == "lr" else mom_ks
+        bound = grid.k_min if side == "low" else grid.k_max
+        if side is not None and (bound is None or
+                                 (ks[0] > bound if side == "low" else ks[-1] < bound)):
+            growable.append((axis, side))
+    return growable, {axis: _label(opt, axis, side) for axis, side in at.items()
+                      if side is not None}
+
+
+def _widen(opt, t, ks: list, axis: str, side: str) -> list:
+    """Add up to ``t.widen_by`` exponents to ``ks`` (the grid of ``axis``) on ``side``, within
+    the grid's bounds; return the new exponents."""
+    grid = opt.lr if axis == "lr" else opt.momentum
+    if side == "low":
+        lo = ks[0] - t.widen_by if grid.k_min is None else max(ks[0] - t.widen_by, grid.k_min)
+        new = list(range(lo, ks[0]))
+        ks[:0] = new
+    else:
+        top = ks[-1] + t.widen_by if grid.k_max is None else min(ks[-1] + t.widen_by, grid.k_max)
+        new = list(range(ks[-1] + 1, top + 1))
+        ks.extend(new)
+    return new
+
+
 def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, partial=None,
                    resume: bool = False) -> dict:
     """Run the grid search of ``optimizer`` through ``executor``; return the tuning record.
 
     ``partial``: the file where each finished point is saved (None: nowhere); ``resume``: skip
     the points saved there."""
+    if spec.protocol is not None:
+        return tune_halving(spec, optimizer, executor, say=say, partial=partial, resume=resume)
     opt = spec.optimizer(optimizer)
     t = spec.tune
     lr_ks = list(opt.lr.exponents())
@@ -129,36 +175,13 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, parti
         if not math.isfinite(_score(done[best])):
             raise TuningError(f"every grid point of {optimizer} on {spec.panel} ({spec.preset}) "
                               f"diverged; widen its grid in adamlab.experiments.specs")
-        k, j = best
-        # Edges in exponent terms ("low"/"high" exponent), then the sides that can still grow.
-        at = {"lr": _side(k, lr_ks)}
-        if j is not None:
-            at["momentum"] = _side(j, mom_ks)
-        growable = []
-        for axis, side in at.items():
-            grid = opt.lr if axis == "lr" else opt.momentum
-            ks = lr_ks if axis == "lr" else mom_ks
-            bound = grid.k_min if side == "low" else grid.k_max
-            if side is not None and (bound is None or
-                                     (ks[0] > bound if side == "low" else ks[-1] < bound)):
-                growable.append((axis, side))
-        edge = {axis: _label(opt, axis, side) for axis, side in at.items() if side is not None}
+        growable, edge = _edges(opt, lr_ks, mom_ks, *best)
         if not growable or rounds >= t.max_widenings:
             break
         rounds += 1
         for axis, side in growable:
             grid = opt.lr if axis == "lr" else opt.momentum
-            ks = lr_ks if axis == "lr" else mom_ks
-            if side == "low":
-                lo = ks[0] - t.widen_by if grid.k_min is None else max(ks[0] - t.widen_by,
-                                                                       grid.k_min)
-                new = list(range(lo, ks[0]))
-                ks[:0] = new
-            else:
-                top = ks[-1] + t.widen_by if grid.k_max is None else min(ks[-1] + t.widen_by,
-                                                                         grid.k_max)
-                new = list(range(ks[-1] + 1, top + 1))
-                ks.extend(new)
+            new = _widen(opt, t, lr_ks if axis == "lr" else mom_ks, axis, side)
             added = [grid.value(q) for q in new]
             widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added})
             if say is not None:
@@ -167,7 +190,6 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, parti
     keys = [(k, j) for k in lr_ks for j in mom_ks]
     machines = [done[kj].pop("machine") for kj in done]
     chosen = done[best]
-    at_edge = edge
     return {
         "panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
         "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
@@ -181,7 +203,171 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, parti
         "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
         "points": [done[kj] for kj in keys],
         "chosen": chosen["hyper"], "chosen_criterion": chosen["criterion"],
-        "at_edge": at_edge, "flagged": bool(at_edge),
+        "at_edge": edge, "flagged": bool(edge),
         "wall_seconds": sum(p["wall_seconds"] for p in done.values()),
         "machine": machines[0], "worker_pids": sorted({m["pid"] for m in machines}),
+    }
+
+
+# ----------------------------------------------------------------------------- the horizon protocol
+
+
+def window_mean(train_cost, budget: int, window: int) -> float | None:
+    """The criterion at a rung of ``budget`` epochs: the mean of the average minibatch costs of
+    epochs ``budget - window + 1 .. budget`` (all of them when ``budget < window``); None when
+    the run did not complete ``budget`` epochs (it diverged)."""
+    if len(train_cost) < budget:
+        return None
+    v = math.fsum(train_cost[max(0, budget - window):budget]) / min(window, budget)
+    return v if math.isfinite(v) else None
+
+
+def runs_path(ckroot, spec: PanelSpec, optimizer: str) -> Path:
+    """The checkpoint folders of a halving search's runs, one per grid point (a later rung
+    continues a point from its checkpoint there)."""
+    return Path(ckroot) / spec.panel / spec.preset / f"tune-{optimizer}.runs"
+
+
+def rung_point(spec: PanelSpec, optimizer: str, hyper: dict, budget: int, last: bool,
+               where: str | None) -> dict:
+    """One grid point at one rung: a run of ``budget`` epochs at the tuning seed, continued from
+    the point's checkpoint of an earlier rung where it is still there (rerun from the start
+    otherwise: runs are deterministic, the prefix is the same); checkpointed at its end unless the
+    rung is the last."""
+    r = train_run(spec, optimizer, hyper, spec.tune.seed, epochs=budget, checkpoint_dir=where,
+                  resume=where is not None, extend=True, final_checkpoint=not last)
+    crit = window_mean(r["train_cost"], budget, spec.protocol.window) \
+        if r["diverged"] is None else None
+    return {"hyper": r["hyper"], "epochs": budget, "criterion": crit, "diverged": r["diverged"],
+            "train_cost": r["train_cost"], "full_cost_epochs": r["full_cost_epochs"],
+            "full_cost": r["full_cost"], "resumed_at_epochs": r["resumed_at_epochs"],
+            "wall_seconds": r["wall_seconds"], "machine": r["machine"]}
+
+
+def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial=None,
+                 resume: bool = False) -> dict:
+    """Successive halving (Jamieson & Talwalkar 2016) of ``optimizer`` under ``spec.protocol``.
+
+    Every point of the grid (α × μ where momentum is tuned × the protocol's schedules) runs the
+    first rung; after each rung the best :func:`~adamlab.experiments.specs.survivors` continue to
+    the next. At the last rung (the horizon) a best α or μ on an edge of its grid is widened as in
+    :func:`tune_optimizer`, the new points running the last rung directly. The record holds every
+    rung's criteria, the choice and the runner-up (the second best of the last rung).
+
+    Each finished (point, rung) is saved to ``partial`` at once; ``resume`` skips those saved and
+    continues runs from their checkpoints (beside ``partial``, in ``<optimizer>.runs/``)."""
+    opt = spec.optimizer(optimizer)
+    t, p = spec.tune, spec.protocol
+    scheds = list(p.schedules) or [None]
+    lr_ks = list(opt.lr.exponents())
+    mom_ks = list(opt.momentum.exponents()) if opt.momentum is not None else [None]
+    done: dict = partial_points(partial, spec) if (partial is not None and resume) else {}
+    runs = None if partial is None else Path(partial).with_suffix(".runs")
+    if runs is not None and not resume:
+        shutil.rmtree(runs, ignore_errors=True)  # checkpoints of an earlier search
+    final = len(p.rungs) - 1
+
+    def where(key):
+        if runs is None:
+            return None
+        k, j, sch = key
+        return str(runs / f"k{k}-j{j}-{sch}")
+
+    def run_rung(r: int, keys: list) -> None:
+        budget = p.rungs[r]
+        futures = {}
+        for key in keys:
+            if (*key, r) in done:
+                continue
+            hyper = hyper_points(opt, [key[0]], None if key[1] is None else [key[1]], key[2])[0]
+            f = executor.submit(rung_point, spec, optimizer, hyper, budget, r == final,
+                                where(key))
+            futures[f] = key
+        for f in as_completed(futures, executor):
+            key = futures[f]
+            done[(*key, r)] = f.result()
+            if partial is not None:
+                _save_partial(Path(partial), spec, optimizer, done)
+            if say is not None:
+                pt = done[(*key, r)]
+                c = "diverged" if pt["criterion"] is None else f"{pt['criterion']:.4g}"
+                say(f"tune {spec.panel} {optimizer} {pt['hyper']} rung {r + 1}/{final + 1} "
+                    f"({budget} epochs): {c}")
+
+    def ranked(r: int, keys: list) -> list:
+        return sorted(keys, key=lambda key: (_score(done[(*key, r)]), keys.index(key)))
+
+    keys = [(k, j, sch) for sch in scheds for k in lr_ks for j in mom_ks]
+    rungs = []
+    for r in range(final):
+        run_rung(r, keys)
+        order = ranked(r, keys)
+        keep = order[:survivors(len(keys), p)]
+        rungs.append({"epochs": p.rungs[r], "points": len(keys),
+                      "kept": [done[(*key, r)]["hyper"] for key in keep]})
+        keys = keep
+    widenings, rounds = [], 0
+    while True:
+        run_rung(final, keys)
+        order = ranked(final, keys)
+        best = order[0]
+        if not math.isfinite(_score(done[(*best, final)])):
+            raise TuningError(f"every grid point of {optimizer} on {spec.panel} ({spec.preset}) "
+                              f"diverged at the last rung; widen its grid in "
+                              "adamlab.experiments.specs")
+        k0, j0, s0 = best
+        growable, edge = _edges(opt, lr_ks, mom_ks, k0, j0)
+        if not growable or rounds >= t.max_widenings:
+            break
+        rounds += 1
+        for axis, side in growable:
+            grid = opt.lr if axis == "lr" else opt.momentum
+            new = _widen(opt, t, lr_ks if axis == "lr" else mom_ks, axis, side)
+            # the new values beside the winner, at its other coordinates and schedule
+            keys += [(q, j0, s0) if axis == "lr" else (k0, q, s0) for q in new]
+            added = [grid.value(q) for q in new]
+            widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added,
+                              "schedule": s0})
+            if say is not None:
+                say(f"tune {spec.panel} {optimizer}: best {axis} at the "
+                    f"{_label(opt, axis, side)} end of its grid at the last rung; widened by "
+                    f"{added}")
+    order = ranked(final, keys)
+    rungs.append({"epochs": p.rungs[final], "points": len(keys),
+                  "kept": [done[(*key, final)]["hyper"] for key in order]})
+    best = done[(*order[0], final)]
+    second = next((done[(*key, final)] for key in order[1:]
+                   if math.isfinite(_score(done[(*key, final)]))), None)
+    machines = [pt.pop("machine") for pt in done.values() if "machine" in pt]
+    points = []
+    for key in [(k, j, sch) for sch in scheds for k in lr_ks for j in mom_ks]:
+        ran = [r for r in range(final + 1) if (*key, r) in done]
+        if not ran:
+            continue  # a widened value that ran beside the winner only
+        last = done[(*key, ran[-1])]
+        points.append({**last, "rungs": [{"epochs": p.rungs[r],
+                                          "criterion": done[(*key, r)]["criterion"]}
+                                         for r in ran]})
+    if runs is not None:
+        shutil.rmtree(runs, ignore_errors=True)
+    return {
+        "panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
+        "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
+        "fixed": dict(opt.fixed), "seed": t.seed, "budget_epochs": p.rungs[final],
+        "criterion": t.criterion, "protocol": spec.to_dict()["protocol"],
+        "schedules": scheds if scheds != [None] else [opt.schedule],
+        "initial_grid": {"lr": list(opt.lr.values()),
+                         "momentum": None if opt.momentum is None else list(opt.momentum.values())},
+        "final_grid": {"lr": [opt.lr.value(q) for q in lr_ks],
+                       "momentum": None if opt.momentum is None
+                       else [opt.momentum.value(q) for q in mom_ks]},
+        "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
+        "rungs": rungs, "points": points,
+        "chosen": best["hyper"], "chosen_criterion": best["criterion"],
+        "runner_up": None if second is None else second["hyper"],
+        "runner_up_criterion": None if second is None else second["criterion"],
+        "at_edge": edge, "flagged": bool(edge),
+        "wall_seconds": sum(pt["wall_seconds"] for pt in done.values()),
+        "machine": machines[0] if machines else None,
+        "worker_pids": sorted({m["pid"] for m in machines}),
     }
