@@ -251,8 +251,11 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
     Every point of the grid (α × μ where momentum is tuned × the protocol's schedules) runs the
     first rung; after each rung the best :func:`~adamlab.experiments.specs.survivors` continue to
     the next. At the last rung (the horizon) a best α or μ on an edge of its grid is widened as in
-    :func:`tune_optimizer`, the new points running the last rung directly. The record holds every
-    rung's criteria, the choice and the runner-up (the second best of the last rung).
+    :func:`tune_optimizer`, but along the winner's line only: the new values run the last rung
+    directly, at the winner's other coordinates and schedule. The record holds every rung's
+    criteria (``rungs``: each rung's points in the order kept; ``points``: each point's criteria),
+    the choice and the runner-up (the second best of the last rung). Its ``schedule`` is the
+    optimizer's own; the schedules searched are ``schedules``, the chosen one in ``chosen``.
 
     Each finished (point, rung) is saved to ``partial`` at once; ``resume`` skips those saved and
     continues runs from their checkpoints (beside ``partial``, in ``<optimizer>.runs/``)."""
