@@ -28,6 +28,7 @@ import os
 import time
 from pathlib import Path
 
+from .grid import log_problem
 from .provenance import code_info, repo_root, versions
 from .runner import atomic_write_json, remove_stale_temps
 from .specs import PanelSpec, get_spec, PANELS, PRESETS
@@ -231,7 +232,7 @@ def result_problem(rec: dict, spec: PanelSpec, name: str | None = None) -> str |
     if not isinstance(rec["resumed_at_epochs"], list) or not all(
             _is_int(e) and 0 <= e < epochs for e in rec["resumed_at_epochs"]):
         return "resumed_at_epochs is not a list of epochs"
-    return None
+    return log_problem(rec, spec)  # a GridSpec's step log
 
 
 def tuning_problem(rec: dict, spec: PanelSpec, optimizer: str) -> str | None:
@@ -412,7 +413,8 @@ def scan(results=None, specs=None) -> list[dict]:
                     stale.append(why)
         rows.append({"panel": spec.panel, "preset": spec.preset, "hash": spec.spec_hash()[:12],
                      "expected": len(spec.optimizers) * len(spec.seeds), "fresh": counts["fresh"],
-                     "stale": counts["stale"], "tuned": tuned, "invalid": invalid,
+                     "stale": counts["stale"], "invalid": invalid,
+                     "tuned": None if spec.tune is None else tuned,  # None: nothing to tune
                      "stale_files": stale,
                      "optimizers": [o.name for o in spec.optimizers],
                      "epochs": spec.epochs, "seeds": list(spec.seeds)})
