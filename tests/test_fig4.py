@@ -168,13 +168,25 @@ def test_a_diverging_run_is_recorded_with_its_epoch_and_step_and_still_written(t
     assert "non-finite" in d["reason"] and run["completed_epochs"] == 0
     assert run["step_cost_steps"] == list(range(3, d["step"], 3))
     assert store.result_problem(run, spec) is None
-    # the ceiling: an epoch whose average cost is above it ends the run at that epoch
+    # the ceiling: an evaluated cost above it ends the run at that epoch (step null) ...
     low = tiny_grid(huge, CORRECTED, diverge_above=1.0)
     capped = train_run(low, CORRECTED, {"lr": 1e-3}, 0)
-    assert capped["diverged"]["epoch"] == 1 and capped["diverged"]["step"] is None
+    assert (capped["diverged"]["epoch"], capped["diverged"]["step"]) == (1, None)
+    assert "evaluated cost" in capped["diverged"]["reason"]
     assert "above the ceiling 1" in capped["diverged"]["reason"]
     assert capped["completed_epochs"] == 1 and len(capped["train_cost"]) == 1
-    assert capped["full_cost_epochs"] == [0, 1]
+    assert capped["full_cost_epochs"] == [0, 1] and store.result_problem(capped, low) is None
+    assert capped["above_ceiling"]["epoch"] == capped["above_ceiling"]["step"] == 1
+    # ... a minibatch above it is logged (the first one) and the run goes on
+    every1 = train_run(tiny_grid(step_log_every=1), CORRECTED, {"lr": 1e-3}, 0)
+    ceiling = max(every1["full_cost"][1:]) + 1e-6
+    assert every1["step_cost"][0] > ceiling  # the first minibatch costs more than any later state
+    spiky = train_run(tiny_grid(step_log_every=1, diverge_above=ceiling), CORRECTED,
+                      {"lr": 1e-3}, 0)
+    passed = next(i for i, c in enumerate(every1["step_cost"], start=1) if c > ceiling)
+    assert spiky["diverged"] is None and spiky["train_cost"] == every1["train_cost"]
+    assert (spiky["above_ceiling"]["epoch"], spiky["above_ceiling"]["step"]) == (1, passed)
+    assert spiky["above_ceiling"]["cost"] == every1["step_cost"][passed - 1]
     # through the driver: every grid point's result is written, the diverged ones too
     written = driver.run_panel(spec, InlineExecutor(), tmp_path)
     recs = {json.loads(p.read_text())["optimizer"]: json.loads(p.read_text()) for p in written}

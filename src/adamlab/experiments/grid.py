@@ -116,6 +116,12 @@ def log_problem(rec: dict, spec) -> str | None:
     for i, v in enumerate(costs):
         if not isinstance(v, (int, float)) or isinstance(v, bool) or not np.isfinite(v):
             return f"step_cost[{i}] is {v!r}, not a finite number"
+    above = rec.get("above_ceiling", "missing")
+    if spec.diverge_above is not None and above is not None and not (
+            isinstance(above, dict) and set(above) == {"epoch", "step", "cost"}
+            and isinstance(above["epoch"], int) and isinstance(above["step"], int)
+            and isinstance(above["cost"], float) and above["cost"] > spec.diverge_above):
+        return f"above_ceiling is {str(above)[:60]}, not null or {{epoch, step, cost}}"
     return None
 
 
@@ -139,5 +145,5 @@ def describe_grid(spec) -> list[str]:
             f"  evaluated (at the epochs above): negative ELBO on {ev} training examples",
             f"      (drawn with seed {spec.eval_seed}), {spec.eval_samples} latent sample(s) "
             "each, summed in float64",
-            f"  diverged: a non-finite cost or gradient, or an epoch's average cost above "
+            f"  diverged (stopped): a non-finite cost or gradient, or an evaluated cost above "
             f"{spec.diverge_above:g}"]

@@ -13,8 +13,9 @@ What is logged (what the §6 figures plot):
 * timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
   ``eval_seconds`` (each evaluation).
 
-A run whose cost or gradient becomes non-finite is stopped and recorded as diverged (the epoch, the
-step and the reason), never dropped: its curves hold the epochs it completed.
+A run whose cost or gradient becomes non-finite (or, for a GridSpec, whose evaluated cost is above
+its ceiling ``diverge_above``) is stopped and recorded as diverged (the epoch, the step and the
+reason), never dropped: its curves hold the epochs it completed.
 
 Each epoch visits the training set in the order of a fresh permutation drawn from the run's
 data-order generator; a minibatch is gathered by indexing with 128 positions of it (a copy of the
@@ -554,6 +555,8 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     ceiling = getattr(spec, "diverge_above", None)
     if log_every:
         log.update(step_cost=[], step_cost_steps=[])
+    if ceiling is not None:
+        log["above_ceiling"] = None  # the first minibatch cost above it: epoch, step, cost
     start = 0
     meta = read_checkpoint(where) if (where is not None and resume) else None
     if meta is not None:
@@ -611,6 +614,8 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                     log["diverged"] = {"epoch": epoch, "step": step, "reason": reason}
                     break
                 total += cost * len(idx)
+                if ceiling is not None and cost > ceiling and log["above_ceiling"] is None:
+                    log["above_ceiling"] = {"epoch": epoch, "step": step, "cost": cost}
                 if log_every and epoch <= log_epochs:
                     window += cost * len(idx)
                     window_n += len(idx)
@@ -635,10 +640,10 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                 if not math.isfinite(c):
                     log["diverged"] = {"epoch": epoch, "step": None,
                                        "reason": f"non-finite full training cost {c}"}
-            if ceiling is not None and log["diverged"] is None and log["train_cost"][-1] > ceiling:
-                log["diverged"] = {"epoch": epoch, "step": None,
-                                   "reason": f"average minibatch cost {log['train_cost'][-1]:.6g} "
-                                             f"above the ceiling {ceiling:g}"}
+                elif ceiling is not None and c > ceiling:
+                    log["diverged"] = {"epoch": epoch, "step": None,
+                                       "reason": f"evaluated cost {c:.6g} above the ceiling "
+                                                 f"{ceiling:g}"}
             log["epoch_seconds"].append(time.perf_counter() - t0)
             if where is not None and time.perf_counter() - last_save >= checkpoint_every_s:
                 _save(where, ident, model, opt, gens, log, epoch)
