@@ -25,7 +25,7 @@ fig1-mnist  0.11 s / 0.4-0.6 s  0.04-0.1 s   105 tuning + 405 epochs    1.3 min,
 fig1-imdb   0.1-0.2 s (load)    0.02 s       245 tuning + 2400 epochs   5-10 min, 3-5 min
 fig2a-mlp   8.5 s / 23-28 s     2.3-10 s     144 tuning + 1200 epochs   3.3 h, 1.75 h (quiet)
 fig2a-decay as fig2a-mlp        as fig2a-mlp  21 tuning + 60 epochs      12 min (quiet), 43 (load)
-fig4        4.7 s (load 7)      2.4 s        60 runs x 100 epochs       8.3 h, 4.2 h (load 7)
+fig4        4.4-5.7 s (load)    2.3-2.8 s    60 runs x 100 epochs       9 h, 4.5 h (load 4-7)
 =========== ================== ============ ========================== =========================
 
 Counts: tuning epochs are grid points × budget without widenings (each widening round adds
