@@ -83,6 +83,10 @@ def test_fig4_spec_is_the_papers_grid_and_its_hash_is_pinned():
     assert specs.workload(paper) == {"tune_epochs": 0, "run_epochs": 6000, "evaluations": 720,
                                      "runs": 60}
     assert "fig4" in ecli.PANEL_NAMES
+    # extra seeds over the first 10 epochs ("close points") fit the same spec
+    more = dataclasses.replace(paper, seeds=(0, 1, 2), seed_epochs=(100, 10, 10))
+    assert more.epochs_of(1) == 10 and more.eval_epochs(more.epochs_of(1)) == (0, 1, 10)
+    assert specs.workload(more)["run_epochs"] == 60 * 120
     with pytest.raises(ValueError, match="one-point step-size grid"):
         dataclasses.replace(quick, optimizers=(specs.OptimizerSpec("a", "Adam", specs.Grid(-3, -2)),))
 
