@@ -13,6 +13,11 @@ What is logged (what the §6 figures plot):
 * timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
   ``eval_seconds`` (each evaluation).
 
+A :class:`~adamlab.experiments.specs.GridSpec` (Figure 4's VAE) logs as ``full_cost`` the negative
+ELBO on its evaluation set (:func:`~adamlab.experiments.grid.elbo_cost`), and adds ``step_cost``
+and ``step_cost_steps`` (the average minibatch cost every ``step_log_every`` steps of the first
+epochs) and ``above_ceiling`` (the first minibatch cost above ``diverge_above``, or null).
+
 A run whose cost or gradient becomes non-finite (or, for a GridSpec, whose evaluated cost is above
 its ceiling ``diverge_above``) is stopped and recorded as diverged (the epoch, the step and the
 reason), never dropped: its curves hold the epochs it completed.
