@@ -142,7 +142,7 @@ def describe_grid(spec) -> list[str]:
             f"      alpha {', '.join(f'{a:g}' for a in alphas)} (constant)",
             f"  cost logged every epoch, and every {spec.step_log_every} steps of the first "
             f"{spec.step_log_epochs} epoch(s)",
-            f"  evaluated (at the epochs above): negative ELBO on {ev} training examples",
+            f"  evaluated: the negative ELBO on {ev} training examples",
             f"      (drawn with seed {spec.eval_seed}), {spec.eval_samples} latent sample(s) "
             "each, summed in float64",
             f"  diverged (stopped): a non-finite cost or gradient, or an evaluated cost above "

@@ -222,7 +222,8 @@ def describe(spec: PanelSpec, labels: dict | None = None) -> str:
              f"      L2 lambda = {m.weight_decay:g}; dropout {m.input_dropout:g} on the inputs"
              + (f", {m.hidden_dropout:g} on the hidden units" if m.kind == "mlp" else ""),
              f"  minibatch {spec.batch_size}; seeds {seeds};",
-             f"      shared initialisation: {spec.shared_init}; full-training-set cost after "
+             f"      shared initialisation: {spec.shared_init}; "
+             f"{'evaluated' if t is None else 'full-training-set cost'} after "
              f"epochs {_ranges(spec.eval_epochs())}"]
     if t is None:  # a fixed grid: its own summary instead of one entry per grid point
         from .grid import describe_grid
