@@ -8,6 +8,8 @@
 * :mod:`~adamlab.experiments.runner`: one run, logging, divergence, checkpoints and resume;
 * :mod:`~adamlab.experiments.results`: the JSON store, provenance, the stale-result check;
 * :mod:`~adamlab.experiments.executors`: inline, local process pool, Dask;
+* :mod:`~adamlab.experiments.grid`: a panel whose grid is the experiment (Figure 4, no tuning):
+  binarised MNIST, the VAE, its ELBO evaluation, the records that stand in for tuning;
 * :mod:`~adamlab.experiments.driver`: :func:`tune_panel`, :func:`run_panel`;
 * :mod:`~adamlab.experiments.compare`: the rule by which the chapters read the curves ("as fast",
   "faster", "a large margin", verdicts);
@@ -25,13 +27,15 @@ fig1-mnist  0.11 s / 0.4-0.6 s  0.04-0.1 s   105 tuning + 405 epochs    1.3 min,
 fig1-imdb   0.1-0.2 s (load)    0.02 s       245 tuning + 2400 epochs   5-10 min, 3-5 min
 fig2a-mlp   8.5 s / 23-28 s     2.3-10 s     144 tuning + 1200 epochs   3.3 h, 1.75 h (quiet)
 fig2a-decay as fig2a-mlp        as fig2a-mlp  21 tuning + 60 epochs      12 min (quiet), 43 (load)
+fig4        4.4-5.7 s (load)    2.3-2.8 s    60 runs x 100 epochs       9 h, 4.5 h (load 4-7)
 =========== ================== ============ ========================== =========================
 
 Counts: tuning epochs are grid points × budget without widenings (each widening round adds
 2 points per widened axis); the runs are every optimizer × seed (Fig 2a: seed 0 over 200 epochs,
-seeds 1 and 2 over the first 20). Processes or threads, MLP steps per second (quiet): 1 process
-with 1 BLAS thread 64.5; 2 processes with 1 thread each 120.2 (1.86x); 1 process with 2 BLAS
-threads 65.8 (1.02x). So the default is one worker process per core, one BLAS thread each. Each
+seeds 1 and 2 over the first 20; Fig 4: no tuning, its 60 grid points over 100 epochs, each
+evaluated 12 times on 10,000 examples with 10 latent samples). Processes or threads, MLP steps
+per second (quiet): 1 process with 1 BLAS thread 64.5; 2 processes with 1 thread each 120.2
+(1.86x); 1 process with 2 BLAS threads 65.8 (1.02x). So the default is one worker process per core, one BLAS thread each. Each
 worker also loads its data once (MNIST ~1.5 s, IMDB ~3 s). The longest single run, a 200-epoch
 Fig 2a run, takes about 30 min of one core plus 21 evaluations (quiet).
 

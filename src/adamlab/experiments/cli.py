@@ -28,7 +28,7 @@ import sys
 import threading
 
 #: kept equal to specs.PANELS by a test (this module imports nothing heavy)
-PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay")
+PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay", "fig4")
 PRESET_NAMES = ("quick", "paper", "horizon")
 
 
@@ -139,10 +139,13 @@ def _cmd_list(args) -> int:
     print(f"{'panel':11s} {'preset':7s} {'spec hash':12s} {'epochs':>6s} {'seeds':>5s} "
           f"{'tuned':>7s} {'results':>9s} {'stale':>5s} {'invalid':>7s}  optimizers")
     for r in rows:
+        grid = r["tuned"] is None  # a fixed grid (fig4): nothing to tune, one entry per point
+        tuned = f"{'-':>7s}" if grid else f"{r['tuned']:3d}/{len(r['optimizers']):<3d}"
+        names = f"{len(r['optimizers'])} grid points" if grid else ", ".join(r["optimizers"])
         print(f"{r['panel']:11s} {r['preset']:7s} {r['hash']:12s} {r['epochs']:6d} "
-              f"{len(r['seeds']):5d} {r['tuned']:3d}/{len(r['optimizers']):<3d} "
+              f"{len(r['seeds']):5d} {tuned} "
               f"{r['fresh']:4d}/{r['expected']:<4d} {r['stale']:5d} {len(r['invalid']):7d}  "
-              f"{', '.join(r['optimizers'])}")
+              f"{names}")
     if any(r["runner_up_expected"] for r in rows):
         print("results count the runner-up runs too: "
               + "; ".join(f"{r['panel']} {r['preset']} {r['runner_up_fresh']}/"
@@ -365,8 +368,9 @@ def _cmd_status(args) -> int:
         if r["fresh"] or r["stale"] or r["tuned"] or r["invalid"]:
             extra = f" ({r['runner_up_fresh']}/{r['runner_up_expected']} of the runner-up)" \
                 if r["runner_up_expected"] else ""
+            tuned = "no tuning" if r["tuned"] is None else \
+                f"{r['tuned']}/{len(r['optimizers'])} tuned"
             print(f"{r['panel']} {r['preset']}: {r['fresh']}/{r['expected']} results{extra}, "
-                  f"{r['stale']} stale, {len(r['invalid'])} invalid, "
-                  f"{r['tuned']}/{len(r['optimizers'])} tuned")
+                  f"{r['stale']} stale, {len(r['invalid'])} invalid, {tuned}")
     _problems(rows)
     return 0

@@ -23,8 +23,9 @@ from pathlib import Path
 
 from . import executors
 from . import results as store
+from .grid import untuned
 from .runner import CheckpointError, checkpoint_path, read_checkpoint, train_run
-from .specs import PanelSpec
+from .specs import PanelSpec, SpecError
 from .tuning import partial_path, partial_points, tune_optimizer
 
 __all__ = ["tune_panel", "run_panel", "Kept", "plan"]
@@ -85,6 +86,9 @@ def tune_panel(spec: PanelSpec, executor, results, *, optimizers=None, retune=Tr
                resume=False, say=None, kept: Kept | None = None) -> dict:
     """``{optimizer: tuning record}``; runs (and writes) the searches that are needed. Each
     finished grid point is saved beside the checkpoints; ``resume`` continues a search from them."""
+    if spec.tune is None:
+        raise SpecError(f"{spec.panel} has no step-size search: its grid is the experiment. "
+                        f"Run it with `adamlab run {spec.panel} --preset {spec.preset}`")
     results = Path(results)
     kept = Kept() if kept is None else kept
     store.check_writable(store.panel_dir(results, spec))
@@ -129,7 +133,10 @@ def plan(spec: PanelSpec, results, *, optimizers=None, seeds=None, force=False,
     seeds = list(spec.seeds) if seeds is None else _unique(seeds)
     most, runs = 0, 0
     for name in names:
-        rec = None if retune else store.load_tuning(results, spec, name)
+        if spec.tune is None:  # a fixed grid: each entry runs at its one point
+            rec = untuned(spec, [name])[name]
+        else:
+            rec = None if retune else store.load_tuning(results, spec, name)
         todo = store.runs_of(spec, seeds)
         if rec is None:
             opt = spec.optimizer(name)
@@ -178,8 +185,8 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                         f"continue it. Run without --resume to start afresh, or delete {where}.")
     kept.todo = [(name, s) for name in names for s, role in todo if role == "chosen"]
     kept.todo_runner_up = [(name, s) for name in names for s, role in todo if role != "chosen"]
-    tuning = tune_panel(spec, executor, results, optimizers=names, retune=False, resume=resume,
-                        say=say, kept=kept)
+    tuning = untuned(spec, names) if spec.tune is None else tune_panel(
+        spec, executor, results, optimizers=names, retune=False, resume=resume, say=say, kept=kept)
     jobs = []
     for name in names:
         for s, role in todo:

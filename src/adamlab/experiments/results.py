@@ -32,6 +32,7 @@ import os
 import time
 from pathlib import Path
 
+from .grid import log_problem
 from .provenance import code_info, repo_root, versions
 from .runner import atomic_write_json, remove_stale_temps, run_name
 from .specs import SCHEDULES, PanelSpec, get_spec, PANELS, presets_of
@@ -259,7 +260,7 @@ def result_problem(rec: dict, spec: PanelSpec, name: str | None = None) -> str |
     if not isinstance(rec["resumed_at_epochs"], list) or not all(
             _is_int(e) and 0 <= e < epochs for e in rec["resumed_at_epochs"]):
         return "resumed_at_epochs is not a list of epochs"
-    return None
+    return log_problem(rec, spec)  # a GridSpec's step log
 
 
 def tuning_problem(rec: dict, spec: PanelSpec, optimizer: str) -> str | None:
@@ -456,7 +457,8 @@ def scan(results=None, specs=None) -> list[dict]:
                      "expected": len(spec.optimizers) * len(runs_of(spec)),
                      "fresh": counts["fresh"], "runner_up_fresh": runner_up["fresh"],
                      "runner_up_expected": len(spec.optimizers) * len(spec.runner_up_seeds()),
-                     "stale": counts["stale"], "tuned": tuned, "invalid": invalid,
+                     "stale": counts["stale"], "invalid": invalid,
+                     "tuned": None if spec.tune is None else tuned,  # None: nothing to tune
                      "stale_files": stale,
                      "optimizers": [o.name for o in spec.optimizers],
                      "epochs": spec.epochs, "seeds": list(spec.seeds)})

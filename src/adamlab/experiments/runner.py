@@ -13,8 +13,14 @@ What is logged (what the §6 figures plot):
 * timings, never compared: ``epoch_seconds`` (each epoch, its evaluation included) and
   ``eval_seconds`` (each evaluation).
 
-A run whose cost or gradient becomes non-finite is stopped and recorded as diverged (the epoch, the
-step and the reason), never dropped: its curves hold the epochs it completed.
+A :class:`~adamlab.experiments.specs.GridSpec` (Figure 4's VAE) logs as ``full_cost`` the negative
+ELBO on its evaluation set (:func:`~adamlab.experiments.grid.elbo_cost`), and adds ``step_cost``
+and ``step_cost_steps`` (the average minibatch cost every ``step_log_every`` steps of the first
+epochs) and ``above_ceiling`` (the first minibatch cost above ``diverge_above``, or null).
+
+A run whose cost or gradient becomes non-finite (or, for a GridSpec, whose evaluated cost is above
+its ceiling ``diverge_above``) is stopped and recorded as diverged (the epoch, the step and the
+reason), never dropped: its curves hold the epochs it completed.
 
 Each epoch visits the training set in the order of a fresh permutation drawn from the run's
 data-order generator; a minibatch is gathered by indexing with 128 positions of it (a copy of the
@@ -54,6 +60,7 @@ import numpy as np
 from .. import optim
 from ..models import MLP, LogisticRegression, SparseLogisticRegression
 from ..models.base import as_minibatch
+from .grid import EVALUATORS, binarised_mnist, build_vae
 from .specs import OptimizerSpec, PanelSpec
 
 __all__ = ["train_run", "load_data", "build_model", "build_optimizer", "generators",
@@ -100,7 +107,8 @@ def _imdb(data):
 
 #: dataset name -> loader(DataSpec) -> (x_train, y_train). Later panels add theirs (CIFAR-10 for
 #: Figure 3). ``synthetic`` draws its own ``n_train`` examples; the others are subset below.
-DATASETS = {"synthetic": _synthetic, "mnist": _mnist, "imdb": _imdb}
+DATASETS = {"synthetic": _synthetic, "mnist": _mnist, "imdb": _imdb,
+            "mnist-binary": binarised_mnist}
 
 
 def load_data(data) -> tuple:
@@ -155,7 +163,7 @@ def _mlp(m, p_in, p_hid, init):
 #: model kind -> builder(ModelSpec, input dropout, hidden dropout, init generator). Later panels
 #: add theirs (the CNN of Figure 3, the VAE of Figure 4); any :class:`~adamlab.models.base.Model`
 #: with ``loss_and_grads``, ``forward(train=False)`` and ``loss`` works with the runner.
-MODELS = {"logreg": _logreg, "sparse_logreg": _sparse_logreg, "mlp": _mlp}
+MODELS = {"logreg": _logreg, "sparse_logreg": _sparse_logreg, "mlp": _mlp, "vae": build_vae}
 
 
 def build_model(spec: PanelSpec, opt: OptimizerSpec, init: np.random.Generator):
@@ -234,6 +242,14 @@ def full_cost(model, x, y) -> float:
         value, _ = model.loss(out, y[i:i + EVAL_CHUNK])
         total += float(value) * xc.shape[0]
     return total / n + penalty(model)
+
+
+def evaluated_cost(spec: PanelSpec, model, x, y) -> float:
+    """The cost logged as ``full_cost``: :func:`full_cost`, or the model kind's own evaluation
+    (:data:`adamlab.experiments.grid.EVALUATORS`: the VAE's negative ELBO on its evaluation set)."""
+    if spec.model.kind in EVALUATORS:
+        return EVALUATORS[spec.model.kind](spec, model, x, y)
+    return full_cost(model, x, y)
 
 
 # ----------------------------------------------------------------------------- checkpoints
@@ -586,6 +602,13 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
 
     log = {"train_cost": [], "full_cost_epochs": [], "full_cost": [], "epoch_seconds": [],
            "full_penalty": [], "eval_seconds": [], "diverged": None, "resumed_at_epochs": []}
+    # A GridSpec's extras: the cost every `log_every` steps of the first epochs, a ceiling.
+    log_every, log_epochs = getattr(spec, "step_log_every", 0), getattr(spec, "step_log_epochs", 0)
+    ceiling = getattr(spec, "diverge_above", None)
+    if log_every:
+        log.update(step_cost=[], step_cost_steps=[])
+    if ceiling is not None:
+        log["above_ceiling"] = None  # the first minibatch cost above it: epoch, step, cost
     start = 0
     meta = read_checkpoint(where) if (where is not None and resume) else None
     if meta is not None:
@@ -611,7 +634,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
     elif 0 in eval_at:
         t0 = time.perf_counter()
         log["full_cost_epochs"].append(0)
-        log["full_cost"].append(_finite_or_none(full_cost(model, x, y)))
+        log["full_cost"].append(_finite_or_none(evaluated_cost(spec, model, x, y)))
         log["full_penalty"].append(_finite_or_none(penalty(model)))
         log["eval_seconds"].append(time.perf_counter() - t0)
 
@@ -624,6 +647,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
             t0 = time.perf_counter()
             order = gens["order"].permutation(n)
             total = 0.0
+            window, window_n = 0.0, 0  # the step log's current window (restarts each epoch)
             drop = gens["dropout"]
             for step, s in enumerate(range(0, n, batch), start=1):
                 idx = order[s:s + batch]
@@ -642,6 +666,15 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                     log["diverged"] = {"epoch": epoch, "step": step, "reason": reason}
                     break
                 total += cost * len(idx)
+                if ceiling is not None and cost > ceiling and log["above_ceiling"] is None:
+                    log["above_ceiling"] = {"epoch": epoch, "step": step, "cost": cost}
+                if log_every and epoch <= log_epochs:
+                    window += cost * len(idx)
+                    window_n += len(idx)
+                    if step % log_every == 0:
+                        log["step_cost"].append(window / window_n)
+                        log["step_cost_steps"].append((epoch - 1) * -(-n // batch) + step)
+                        window, window_n = 0.0, 0
                 if on_step is not None:
                     on_step(epoch, step)
             if log["diverged"] is not None:
@@ -650,7 +683,7 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
             if epoch in eval_at:
                 t1 = time.perf_counter()
                 with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-                    c = full_cost(model, x, y)
+                    c = evaluated_cost(spec, model, x, y)
                     pen = penalty(model)
                 log["eval_seconds"].append(time.perf_counter() - t1)
                 log["full_cost_epochs"].append(epoch)
@@ -659,6 +692,10 @@ def train_run(spec: PanelSpec, optimizer: str, hyper: dict, seed: int, *,
                 if not math.isfinite(c):
                     log["diverged"] = {"epoch": epoch, "step": None,
                                        "reason": f"non-finite full training cost {c}"}
+                elif ceiling is not None and c > ceiling:
+                    log["diverged"] = {"epoch": epoch, "step": None,
+                                       "reason": f"evaluated cost {c:.6g} above the ceiling "
+                                                 f"{ceiling:g}"}
             log["epoch_seconds"].append(time.perf_counter() - t0)
             if where is not None and (time.perf_counter() - last_save >= checkpoint_every_s
                                       or (final_checkpoint and epoch == epochs)):

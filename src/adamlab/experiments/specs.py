@@ -192,7 +192,8 @@ class PanelSpec:
     model: ModelSpec
     optimizers: tuple[OptimizerSpec, ...]
     epochs: int
-    tune: TuneSpec
+    #: None: no search; every optimizer runs at the one point of its grid (:class:`GridSpec`)
+    tune: TuneSpec | None
     seeds: tuple[int, ...] = (0, 1, 2)
     #: epochs of each seed, in the order of ``seeds`` (None: ``epochs`` for every seed); lets the
     #: expensive panels run every seed over the first epochs and one seed over all of them.
@@ -250,7 +251,7 @@ class PanelSpec:
             raise ValueError(f"optimizer names must be unique, got {names}")
         if self.seed_epochs is not None and len(self.seed_epochs) != len(self.seeds):
             raise ValueError("seed_epochs must give one epoch count per seed")
-        if self.tune.seed not in self.seeds:
+        if self.tune is not None and self.tune.seed not in self.seeds:
             raise ValueError(f"the tuning seed {self.tune.seed} must be one of the seeds")
         p = self.protocol
         if p is not None:
@@ -289,12 +290,16 @@ def describe(spec: PanelSpec, labels: dict | None = None) -> str:
              f"      L2 lambda = {m.weight_decay:g}; dropout {m.input_dropout:g} on the inputs"
              + (f", {m.hidden_dropout:g} on the hidden units" if m.kind == "mlp" else ""),
              f"  minibatch {spec.batch_size}; seeds {seeds};",
-             f"      shared initialisation: {spec.shared_init}; full-training-set cost after "
-             f"epochs {_ranges(spec.eval_epochs())}",
-             f"  tuning: {t.budget_epochs} epoch(s) per grid point at seed {t.seed}; criterion "
-             f"{t.criterion};",
-             f"      widened by {t.widen_by} exponents at an edge, at most {t.max_widenings} "
-             "times"]
+             f"      shared initialisation: {spec.shared_init}; "
+             f"{'evaluated' if t is None else 'full-training-set cost'} after "
+             f"epochs {_ranges(spec.eval_epochs())}"]
+    if t is None:  # a fixed grid: its own summary instead of one entry per grid point
+        from .grid import describe_grid
+        return "\n".join(lines + describe_grid(spec) + [f"  spec hash {spec.spec_hash()[:16]}"])
+    lines += [f"  tuning: {t.budget_epochs} epoch(s) per grid point at seed {t.seed}; criterion "
+              f"{t.criterion};",
+              f"      widened by {t.widen_by} exponents at an edge, at most {t.max_widenings} "
+              "times"]
     p = spec.protocol
     if p is not None:
         lines[-2] = (f"  tuning at the horizon, seed {t.seed}: rungs of "
@@ -334,7 +339,7 @@ def workload(spec: PanelSpec) -> dict:
     checkpoints, so a point promoted to a rung of ``b`` epochs costs ``b`` minus the last."""
     p = spec.protocol
     tune = 0
-    for o in spec.optimizers:
+    for o in spec.optimizers if spec.tune is not None else ():
         n = len(o.lr.exponents()) * (1 if o.momentum is None else len(o.momentum.exponents()))
         if p is None:
             tune += n * spec.tune.budget_epochs
@@ -370,11 +375,13 @@ def spec_from_dict(d: dict) -> PanelSpec:
                            "schedules": tuple(prot["schedules"]),
                            "runner_up_seeds": None if prot["runner_up_seeds"] is None
                            else tuple(prot["runner_up_seeds"])})
-    return PanelSpec(**{**d, "data": DataSpec(**d["data"]), "protocol": prot,
-                        "model": ModelSpec(**{**d["model"], "sizes": tuple(d["model"]["sizes"])}),
-                        "optimizers": opts, "tune": TuneSpec(**d["tune"]),
-                        "seeds": tuple(d["seeds"]),
-                        "seed_epochs": None if d["seed_epochs"] is None else tuple(d["seed_epochs"])})
+    cls = GridSpec if "eval_samples" in d else PanelSpec
+    extra = {} if prot is None else {"protocol": prot}
+    return cls(**{**d, "data": DataSpec(**d["data"]), **extra,
+                  "model": ModelSpec(**{**d["model"], "sizes": tuple(d["model"]["sizes"])}),
+                  "optimizers": opts, "tune": None if d["tune"] is None else TuneSpec(**d["tune"]),
+                  "seeds": tuple(d["seeds"]),
+                  "seed_epochs": None if d["seed_epochs"] is None else tuple(d["seed_epochs"])})
 
 
 # ----------------------------------------------------------------------------- the panels
@@ -484,9 +491,110 @@ def _horizon(build, protocol: Protocol):
     return spec
 
 
+@dataclass(frozen=True)
+class GridSpec(PanelSpec):
+    """A panel whose grid is the experiment (``tune=None``): every optimizer entry is one grid
+    point with a one-point step-size grid, run as given, with no search. Its extra fields:
+
+    * ``step_log_every``: over the first ``step_log_epochs`` epochs the average minibatch cost is
+      also logged every this many steps (``step_cost``, at the global steps ``step_cost_steps``;
+      the windows restart at each epoch, so a resumed run logs the same points);
+    * ``diverge_above``: a run whose evaluated cost is above this ceiling is stopped and recorded
+      as diverged at that epoch (step null), as one with a non-finite cost or gradient is at its
+      step; the result is written all the same. The first minibatch cost above it, which does not
+      stop the run, is logged as ``above_ceiling`` (epoch, step, cost; null if none);
+    * ``eval_n``, ``eval_samples``, ``eval_seed``: the evaluated cost is computed on ``eval_n``
+      training examples (sorted indices drawn with ``default_rng(SeedSequence(eval_seed))``, all of
+      them when there are fewer) with ``eval_samples`` latent samples per example, the same noise
+      at every evaluation (see :func:`adamlab.experiments.grid.elbo_cost`).
+    """
+
+    step_log_every: int = 0
+    step_log_epochs: int = 1
+    diverge_above: float | None = None
+    eval_n: int | None = None
+    eval_samples: int = 1
+    eval_seed: int = 0
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.tune is not None or any(o.lr.lo != o.lr.hi or o.momentum is not None
+                                        for o in self.optimizers):
+            raise ValueError("a GridSpec runs its points as given: tune=None and a one-point "
+                             "step-size grid (no momentum grid) per optimizer")
+
+
+def _fig4(preset: str) -> PanelSpec:
+    """Figure 4 (§6.4): the VAE of Kingma & Welling (2013) with and without bias correction.
+
+    The grid is the experiment, not tuned: corrected (Adam) and uncorrected (Adam with
+    ``bias_correction=False``, the paper's "RMSProp with momentum") × β1 ∈ {0, 0.9} ×
+    β2 ∈ {0.99, 0.999, 0.9999} × α ∈ {1e-5, ..., 1e-1}: 60 optimizer entries, one run each per
+    seed, all from the seed's one shared initialisation, data order and noise stream. Entry keys
+    read ``adam-b1_0.9-b2_0.999-lr_1e-3`` (corrected) and ``nobc-b1_0.9-...`` (uncorrected).
+
+    Choices the paper leaves open:
+
+    * Data: MNIST binarised by a fixed threshold (a pixel is 1 where its [0, 1] intensity exceeds
+      0.5). Kingma & Welling resampled a stochastic binarisation every epoch; the comparison here is
+      between optimizers, and a fixed threshold gives every run, worker and resumed run the same
+      data without another generator to seed and checkpoint.
+    * Minibatch 128, the size of the paper's other §6 experiments (§6.4 gives none; Kingma &
+      Welling used 100): 469 steps per epoch, the last of 96 examples.
+    * Loss: the negative ELBO per example with one latent sample per example, as trained. Logged:
+      the average minibatch value every epoch, and every 10 steps of the first epoch (the claim is
+      about the early curve). Evaluated before training and after epochs 1, 10, 20, ..., 100 on
+      10,000 training examples drawn by a fixed seed, with 10 latent samples each, accumulated in
+      float64 (the same noise for every run and epoch).
+    * Divergence: a non-finite cost or gradient (at its epoch and step), or an evaluated negative
+      ELBO above 1000 nats at an evaluation epoch (1, 10, 20, ...); the run stops there. A VAE
+      that predicts 0.5 for every pixel costs 784·ln 2 ≈ 543 nats and the shared initialisation
+      of seed 0 about 652; one epoch of a working run brings it below 170. The ceiling is not
+      applied to single minibatches: uncorrected runs spike early and come back (in the quick
+      preset one passed 1000 nats in its first steps and averaged 374 over the epoch, another
+      averaged 3e15 and still ended the epoch at 484), and whether they come back is what
+      Figure 4 shows. The first minibatch above the ceiling is logged instead (``above_ceiling``).
+    * ε = 1e-8 (Algorithm 1's default) for both.
+
+    Seeds: seed 0 over 100 epochs (the paper reads the loss after 10 and 100 epochs); a later
+    preset can add seeds over the first 10 epochs through ``seed_epochs``. The quick preset runs
+    the same 60 points on 2,000 images for 2 epochs (16 steps each), cost logged every 4 steps,
+    evaluated on 1,000 of them with one sample.
+
+    Cost (one BLAS thread, the project machine under a load average of 4-7 on its 2 cores,
+    measured with the runner over 3 epochs): an epoch of 469 steps 4.4-5.7 s (10-12 ms a step),
+    an evaluation 2.3-2.8 s; a 100-epoch run about 530 s with its 12 evaluations, so the 60 runs
+    of seed 0 take about 9 h of one core, about 4.5 h with 2 workers on 2 free cores. The quick
+    preset took 18-34 s with 2 workers on the same machine.
+    """
+    paper = preset == "paper"
+    points = tuple(
+        OptimizerSpec(f"{'adam' if corrected else 'nobc'}-b1_{beta1:g}-b2_{beta2:g}-lr_1e{k}",
+                      "Adam", Grid(k, k, per_decade=1),
+                      fixed=(("beta1", beta1), ("beta2", beta2), ("eps", 1e-8),
+                             ("bias_correction", corrected)))
+        for corrected in (True, False) for beta1 in (0.0, 0.9) for beta2 in (0.99, 0.999, 0.9999)
+        for k in range(-5, 0))
+    return GridSpec(
+        panel="fig4", preset=preset,
+        title="Figure 4: VAE on binarised MNIST, Adam with and without bias correction",
+        data=DataSpec("mnist-binary", n_train=None if paper else 2000),
+        model=ModelSpec("vae", sizes=(784, 500, 50)),
+        optimizers=points,
+        epochs=100 if paper else 2,
+        tune=None,
+        seeds=(0,),
+        eval_every=10 if paper else 1,
+        step_log_every=10 if paper else 4,
+        diverge_above=1000.0,
+        eval_n=10_000 if paper else 1000,
+        eval_samples=10 if paper else 1,
+    )
+
+
 #: panel name -> builder(preset) -> PanelSpec. Later panels (fig2b, fig3, fig4) add a builder here.
 PANELS = {"fig1-mnist": _fig1_mnist, "fig1-imdb": _fig1_imdb, "fig2a-mlp": _fig2a_mlp,
-          "fig2a-decay": _fig2a_decay}
+          "fig2a-decay": _fig2a_decay, "fig4": _fig4}
 PRESETS = ("quick", "paper", "horizon")
 #: presets beyond quick and paper, per panel: the horizon protocol (issue #18). Figure 1 runs
 #: take seconds, so its whole grid runs to the horizon; Fig 2a halves over 10, 50, 200 epochs
