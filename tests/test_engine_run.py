@@ -10,6 +10,7 @@ Dask tests use loopback addresses only, with deadlines of a few seconds.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import errno
 import json
@@ -404,12 +405,26 @@ def test_an_address_of_another_service_is_one_line_within_seconds(tmp_path, caps
     assert f"cannot connect to the Dask scheduler at 'tcp://127.0.0.1:{port}'" in err
 
 
+@contextlib.contextmanager
+def _local_cluster(**kw):
+    """A LocalCluster on loopback whose close may not hang the test: distributed's close can
+    wait forever on its loop thread (seen once in CI); it is given 10 s in a daemon thread."""
+    import distributed
+
+    cluster = distributed.LocalCluster(dashboard_address=None, **kw)
+    try:
+        yield cluster
+    finally:
+        closer = threading.Thread(target=cluster.close, kwargs={"timeout": 5}, daemon=True)
+        closer.start()
+        closer.join(10)
+
+
 def test_a_cluster_without_workers_stops_the_sweep(tmp_path):
     distributed = pytest.importorskip("distributed")
     spec = tiny(long=3)
     _tuned(tmp_path, spec)
-    with distributed.LocalCluster(n_workers=0, processes=False,
-                                  dashboard_address=None) as cluster:
+    with _local_cluster(n_workers=0, processes=False) as cluster:
         ex = dask_executor(cluster.scheduler_address, timeout=2)
         kept = driver.Kept()
         t0 = time.monotonic()
@@ -428,7 +443,9 @@ def test_a_lost_scheduler_stops_the_sweep(tmp_path):
     _tuned(tmp_path, spec)
     cluster = distributed.LocalCluster(n_workers=0, processes=False, dashboard_address=None)
     ex = dask_executor(cluster.scheduler_address, timeout=2)
-    threading.Timer(1.0, cluster.close).start()
+    closer = threading.Timer(1.0, cluster.close)
+    closer.daemon = True   # a close that hangs must not keep the test process alive
+    closer.start()
     t0 = time.monotonic()
     try:
         with pytest.raises((ExecutorError, RuntimeError), match="Dask"):
@@ -441,8 +458,8 @@ def test_a_lost_scheduler_stops_the_sweep(tmp_path):
 def test_sigint_stops_a_dask_sweep(tmp_path):
     distributed = pytest.importorskip("distributed")
     res = tmp_path / "res"
-    with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True,
-                                  dashboard_address=None, host="127.0.0.1") as cluster:
+    with _local_cluster(n_workers=1, threads_per_worker=1, processes=True,
+                        host="127.0.0.1") as cluster:
         argv = ["run", "tiny", "--preset", "quick", "--optimizer", "adam", "--scheduler",
                 cluster.scheduler_address, "--results", str(res)]
         proc = _start(tmp_path, *argv)
@@ -454,4 +471,3 @@ def test_sigint_stops_a_dask_sweep(tmp_path):
         err = (tmp_path / "err.txt").read_text()
         assert proc.returncode == 130 and "Traceback" not in err, err
         assert "interrupted (SIGINT); kept 1 finished result" in err.strip().splitlines()[-1]
-        cluster.close(timeout=5)
