@@ -125,6 +125,20 @@ def _edges(opt, lr_ks: list, mom_ks: list, k, j) -> tuple[list, dict]:
                       if side is not None}
 
 
+def _grow(spec, optimizer, opt, ks: list, axis: str, side: str, widenings: list, say, *,
+          at: str = "", **extra) -> list:
+    """Widen the grid ``ks`` of ``axis`` on ``side`` (:func:`_widen`), record it in
+    ``widenings`` (with ``extra``) and say so; return the new exponents."""
+    grid = opt.lr if axis == "lr" else opt.momentum
+    new = _widen(opt, spec.tune, ks, axis, side)
+    added = [grid.value(q) for q in new]
+    widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added, **extra})
+    if say is not None:
+        say(f"tune {spec.panel} {optimizer}: best {axis} at the {_label(opt, axis, side)} end "
+            f"of its grid{at}; widened by {added}")
+    return new
+
+
 def _widen(opt, t, ks: list, axis: str, side: str) -> list:
     """Add up to ``t.widen_by`` exponents to ``ks`` (the grid of ``axis``) on ``side``, within
     the grid's bounds; return the new exponents."""
@@ -180,13 +194,8 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, parti
             break
         rounds += 1
         for axis, side in growable:
-            grid = opt.lr if axis == "lr" else opt.momentum
-            new = _widen(opt, t, lr_ks if axis == "lr" else mom_ks, axis, side)
-            added = [grid.value(q) for q in new]
-            widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added})
-            if say is not None:
-                say(f"tune {spec.panel} {optimizer}: best {axis} at the "
-                    f"{_label(opt, axis, side)} end of its grid; widened by {added}")
+            new = _grow(spec, optimizer, opt, lr_ks if axis == "lr" else mom_ks, axis, side,
+                        widenings, say)
     keys = [(k, j) for k in lr_ks for j in mom_ks]
     machines = [done[kj].pop("machine") for kj in done]
     chosen = done[best]
@@ -324,17 +333,10 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
             break
         rounds += 1
         for axis, side in growable:
-            grid = opt.lr if axis == "lr" else opt.momentum
-            new = _widen(opt, t, lr_ks if axis == "lr" else mom_ks, axis, side)
+            new = _grow(spec, optimizer, opt, lr_ks if axis == "lr" else mom_ks, axis, side,
+                        widenings, say, at=" at the last rung", schedule=s0)
             # the new values beside the winner, at its other coordinates and schedule
             keys += [(q, j0, s0) if axis == "lr" else (k0, q, s0) for q in new]
-            added = [grid.value(q) for q in new]
-            widenings.append({"axis": axis, "side": _label(opt, axis, side), "added": added,
-                              "schedule": s0})
-            if say is not None:
-                say(f"tune {spec.panel} {optimizer}: best {axis} at the "
-                    f"{_label(opt, axis, side)} end of its grid at the last rung; widened by "
-                    f"{added}")
     order = ranked(final, keys)
     rungs.append({"epochs": p.rungs[final], "points": len(keys),
                   "kept": [done[(*key, final)]["hyper"] for key in order]})
