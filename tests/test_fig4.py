@@ -326,3 +326,83 @@ def test_quick_preset_through_the_cli_on_real_mnist(tmp_path, capsys):
     row = next(line for line in capsys.readouterr().out.splitlines()
                if line.startswith("fig4        quick"))
     assert row.split()[5:9] == ["-", "2/60", "0", "0"]
+
+
+# ----------------------------------------------------------------------------- the seeds preset
+
+
+def test_the_seeds_preset_is_the_paper_grid_on_seeds_1_and_2_over_10_epochs(tmp_path, capsys):
+    paper, more = specs.get_spec("fig4", "paper"), specs.get_spec("fig4", "seeds")
+    assert more.seeds == (1, 2) and more.epochs == 10 and more.eval_epochs() == (0, 1, 10)
+    assert dataclasses.replace(more, preset="paper", epochs=100, seeds=(0,)) == paper
+    assert more.spec_hash() != paper.spec_hash()
+    assert "seeds" in specs.presets_of("fig4") and "seeds" not in specs.presets_of("fig2a-mlp")
+    with pytest.raises(specs.SpecError, match="its presets are quick, paper, horizon"):
+        specs.get_spec("fig2a-mlp", "seeds")
+    assert main(["list", "--results", str(tmp_path)]) == 0
+    row = next(line for line in capsys.readouterr().out.splitlines()
+               if line.startswith("fig4        seeds"))
+    assert row.split()[3:6] == ["10", "2", "-"] and "0/120" in row
+
+
+# ----------------------------------------------------------------------------- reading a grid
+
+
+def test_point_of_reads_the_grid_entry():
+    spec = specs.get_spec("fig4", "paper")
+    assert grid.point_of(spec, "nobc-b1_0.9-b2_0.9999-lr_1e-3") == (False, 0.9, 0.9999, 1e-3)
+    p = grid.point_of(spec, "adam-b1_0-b2_0.99-lr_1e-5")
+    assert p.corrected and p.beta1 == 0.0 and p.beta2 == 0.99 and p.lr == pytest.approx(1e-5)
+    with pytest.raises(KeyError):
+        grid.point_of(spec, "adam-b1_0.5-b2_0.99-lr_1e-5")
+
+
+def test_load_grid_reads_the_points_that_have_run_and_names_the_rest(tmp_path):
+    spec = tiny_grid(CORRECTED, UNCORRECTED, "adam-b1_0-b2_0.99-lr_1e-3")
+    driver.run_panel(spec, InlineExecutor(), tmp_path, optimizers=[UNCORRECTED])
+    recs, missing = grid.load_grid(spec, tmp_path)
+    assert list(recs) == [(UNCORRECTED, 0)]
+    assert missing == [CORRECTED, "adam-b1_0-b2_0.99-lr_1e-3"]
+    # a stale file is refused, not skipped
+    with pytest.raises(store.StaleResultError, match="stale results"):
+        grid.load_grid(dataclasses.replace(spec, eval_samples=3), tmp_path)
+    rec = recs[UNCORRECTED, 0]
+    assert grid.loss_at(rec, 3) == rec["full_cost"][-1]
+    with pytest.raises(ValueError, match="not evaluated after epoch 5"):
+        grid.loss_at(rec, 5)
+    assert grid.loss_at({**rec, "diverged": {"epoch": 3, "step": 4, "reason": "x"}}, 3) == \
+        math.inf
+    assert grid.loss_at({**rec, "diverged": {"epoch": 3, "step": 4, "reason": "x"}}, 1) == \
+        rec["full_cost"][1]
+
+
+@pytest.mark.parametrize("adam, other, relation", [
+    ([90.0], [100.0], "better"),                       # 10 % lower on the one seed
+    ([110.0], [100.0], "worse"),
+    ([101.0], [100.0], "close (one seed)"),            # within 3 %: one seed cannot decide
+    ([101.0, 100.5], [100.0, 100.0], "close (two seeds)"),
+    ([101.0, 101.2, 100.9], [100.0, 100.0, 100.0], "worse"),   # interval above 0
+    ([99.0, 99.2, 98.9], [100.0, 100.0, 100.0], "better"),
+    ([101.0, 99.0, 100.5], [100.0, 100.0, 100.0], "equal"),    # interval holds 0
+    ([90.0, 104.0, 95.0], [100.0, 100.0, 100.0], "mixed"),     # far on seed 0, sign flips
+    ([math.inf], [100.0], "worse (diverged)"),
+    ([100.0], [math.inf], "better (the other diverged)"),
+    ([math.inf], [math.inf], "both diverged"),
+])
+def test_point_relation(adam, other, relation):
+    out = grid.point_relation(adam, other)
+    assert out["relation"] == relation and out["n"] == len(adam)
+    assert (relation in grid.HOLDS) == (relation in ("better", "equal",
+                                                    "better (the other diverged)",
+                                                    "both diverged"))
+    if relation in ("worse", "better", "equal") and len(adam) == 3 and relation != "mixed":
+        assert out["lo"] < out["hi"]
+        assert (out["lo"] > 0) == (relation == "worse") and (out["hi"] < 0) == \
+            (relation == "better")
+
+
+def test_point_relation_refuses_mismatched_or_missing_losses():
+    with pytest.raises(ValueError, match="one loss"):
+        grid.point_relation([1.0, 2.0], [1.0])
+    with pytest.raises(ValueError, match="one loss"):
+        grid.point_relation([math.nan], [1.0])

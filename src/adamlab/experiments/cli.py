@@ -29,7 +29,7 @@ import threading
 
 #: kept equal to specs.PANELS by a test (this module imports nothing heavy)
 PANEL_NAMES = ("fig1-mnist", "fig1-imdb", "fig2a-mlp", "fig2a-decay", "fig4")
-PRESET_NAMES = ("quick", "paper", "horizon")
+PRESET_NAMES = ("quick", "paper", "horizon", "seeds")
 
 
 def _common(p) -> None:
@@ -42,7 +42,8 @@ def _panel_args(p) -> None:
     p.add_argument("--preset", choices=PRESET_NAMES, default="quick",
                    help="quick (subsets, few epochs), paper (the paper's scale, a 3-epoch "
                         "search) or horizon (the paper's scale, searched at the figure's last "
-                        "epoch; fig1-mnist, fig1-imdb, fig2a-mlp); default quick")
+                        "epoch; fig1-mnist, fig1-imdb, fig2a-mlp) or seeds (fig4: seeds 1 and 2 "
+                        "over the first 10 epochs); default quick")
     p.add_argument("--optimizer", action="append", metavar="NAME",
                    help="only this optimizer (repeatable; default: all of the panel's)")
     _exec_args(p)

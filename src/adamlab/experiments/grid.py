@@ -8,12 +8,22 @@ place of a search, :func:`log_problem` in the result validation.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 __all__ = ["binarised_mnist", "build_vae", "elbo_cost", "eval_indices", "untuned",
-           "log_problem", "describe_grid", "EVALUATORS", "EVAL_CHUNK"]
+           "log_problem", "describe_grid", "EVALUATORS", "EVAL_CHUNK", "GridPoint", "point_of",
+           "load_grid", "loss_at", "point_relation", "CLOSE", "HOLDS"]
 
 EVAL_CHUNK = 2000  # rows per forward pass of the ELBO evaluation
+
+#: "close": corrected and uncorrected within this relative difference on seed 0; such a point
+#: is decided by the seeds' interval (:func:`point_relation`)
+CLOSE = 0.03
+
+#: the relations of :func:`point_relation` under which "Adam is equal or better" holds
+HOLDS = frozenset({"better", "equal", "better (the other diverged)", "both diverged"})
 
 
 def binarised_mnist(data):
@@ -147,3 +157,95 @@ def describe_grid(spec) -> list[str]:
             "each, summed in float64",
             f"  diverged (stopped): a non-finite cost or gradient, or an evaluated cost above "
             f"{spec.diverge_above:g}"]
+
+
+# ----------------------------------------------------------------------------- reading a grid
+
+
+class GridPoint(NamedTuple):
+    """One point of Figure 4's grid: bias correction on or off, β1, β2 and the step size α."""
+
+    corrected: bool
+    beta1: float
+    beta2: float
+    lr: float
+
+
+def point_of(spec, name: str) -> GridPoint:
+    """The :class:`GridPoint` of the grid entry ``name`` of ``spec``."""
+    opt = spec.optimizer(name)
+    f = dict(opt.fixed)
+    return GridPoint(bool(f.get("bias_correction", True)), float(f["beta1"]), float(f["beta2"]),
+                     opt.lr.value(opt.lr.lo))
+
+
+def load_grid(spec, results=None, seeds=None) -> tuple[dict, list[str]]:
+    """``(records, missing)`` of a grid panel that a sweep is still filling: ``records`` is
+    ``{(name, seed): record}`` for every grid point whose results exist on every seed of
+    ``seeds`` (default: the spec's), ``missing`` the names of the others, in the spec's order.
+    A stale or invalid file raises as in :func:`~adamlab.experiments.results.load_results`."""
+    from .results import load_results, result_path, results_dir
+
+    root = results_dir(results)
+    want = spec.seeds if seeds is None else tuple(seeds)
+    names = [o.name for o in spec.optimizers]
+    have = [n for n in names if all(result_path(root, spec, n, k).is_file() for k in want)]
+    return (load_results(spec, root, optimizers=have, seeds=want),
+            [n for n in names if n not in have])
+
+
+def loss_at(rec: dict, epoch: int) -> float:
+    """The evaluated cost of a result after ``epoch`` epochs; ``inf`` when the run diverged at or
+    before that epoch (it was stopped there). ``ValueError`` if the epoch was not evaluated."""
+    div = rec["diverged"]
+    if div is not None and div["epoch"] <= epoch:
+        return float("inf")
+    if epoch not in rec["full_cost_epochs"]:
+        raise ValueError(f"{rec['optimizer']} (seed {rec['seed']}) was not evaluated after "
+                         f"epoch {epoch}; it was after {rec['full_cost_epochs']}")
+    return float(rec["full_cost"][rec["full_cost_epochs"].index(epoch)])
+
+
+def point_relation(adam, other, close: float = CLOSE, level: float = 0.95) -> dict:
+    """How Adam's loss stands to the uncorrected optimizer's at one grid point and epoch.
+
+    ``adam`` and ``other`` hold one loss per seed (same seeds, seed 0 first; ``inf`` for a run
+    that diverged). With ``r`` the relative difference on seed 0, ``adam/other − 1``:
+
+    * a diverged run loses to one that did not: ``better (the other diverged)`` or
+      ``worse (diverged)``; ``both diverged`` counts as equal;
+    * ``|r| > close``: ``better`` or ``worse`` when every seed has the sign of seed 0's
+      difference (``mixed`` otherwise); one seed decides, as the difference is larger than the
+      seeds' spread at the close points;
+    * ``|r| <= close``: decided by the ``level`` t-interval of the mean paired difference over
+      the seeds (at least 3): ``better`` if it lies below 0, ``worse`` above, ``equal`` if it
+      holds 0; with fewer seeds ``close (one seed)``, undecided.
+
+    Returns ``relation``, ``r`` (seed 0), ``n`` (seeds), and ``lo``, ``hi`` (the interval of the
+    mean relative difference, ``None`` when not computed).
+    """
+    from scipy import stats
+
+    a, b = np.asarray(adam, dtype=float), np.asarray(other, dtype=float)
+    if a.shape != b.shape or a.ndim != 1 or a.size == 0 or np.isnan(a).any() or np.isnan(b).any():
+        raise ValueError(f"point_relation needs one loss (or inf) per seed for both, got {a} "
+                         f"and {b}")
+    out = {"n": int(a.size), "r": None, "lo": None, "hi": None}
+    da, db = np.isinf(a[0]), np.isinf(b[0])
+    if da or db:
+        rel = ("both diverged" if da and db else "worse (diverged)" if da
+               else "better (the other diverged)")
+        return {**out, "relation": rel}
+    if np.isinf(a).any() or np.isinf(b).any():
+        return {**out, "relation": "mixed"}
+    r = a / b - 1
+    out["r"] = float(r[0])
+    if abs(r[0]) > close:
+        same = np.all(np.sign(r) == np.sign(r[0]))
+        return {**out, "relation": ("better" if r[0] < 0 else "worse") if same else "mixed"}
+    if a.size < 3:
+        return {**out, "relation": "close (one seed)" if a.size == 1 else "close (two seeds)"}
+    half = stats.t.ppf(0.5 + level / 2, a.size - 1) * r.std(ddof=1) / np.sqrt(a.size)
+    lo, hi = float(r.mean() - half), float(r.mean() + half)
+    rel = "better" if hi < 0 else "worse" if lo > 0 else "equal"
+    return {**out, "relation": rel, "lo": lo, "hi": hi}
