@@ -42,6 +42,7 @@ _RELATED = ("05_related_work",)
 _EXT = ("07_extensions",)
 _LOGREG = ("06_1_logistic_regression",)
 _MLP = ("06_2_multilayer_networks",)
+_VAE = ("06_4_vae_bias_correction",)
 
 CLAIMS: tuple[Claim, ...] = (
     Claim("C1", "Adam is simple to implement.", "§1", _ALGO),
@@ -59,7 +60,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C11", "Dividing by (1 − β^t) removes the bias that initialising the moment estimates "
           "at zero introduces.", "§3", _BIAS),
     Claim("C12", "Without bias correction, β2 close to 1 makes the first steps too large and "
-          "training unstable.", "§3, §6.4", _BIAS),
+          "training unstable.", "§3, §6.4", _BIAS + _VAE),
     Claim("C13", "Under the assumptions of Theorem 4.1, the regret grows as O(√T), so "
           "R(T)/T → 0.", "§4, Thm 4.1, Cor 4.2", _CONV),
     Claim("C14", "Adam combines AdaGrad's strength on sparse gradients with RMSProp's on "
@@ -75,7 +76,7 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("C19", "CIFAR-10 CNN: Adam and SGD eventually converge much faster than AdaGrad; v̂ "
           "shrinks until ε dominates it.", "§6.3"),
     Claim("C20", "Adam (with bias correction) is equal to or better than RMSProp with momentum "
-          "(without it) for every setting tried.", "§6.4"),
+          "(without it) for every setting tried.", "§6.4", _VAE),
     Claim("C21", "AdaMax is numerically stable and its steps satisfy |Δ_t| ≤ α.", "§7.1", _EXT),
     Claim("C22", "Temporal averaging of the parameters often generalises better than the last "
           "iterate.", "§7.2", _EXT),
