@@ -81,7 +81,7 @@ def test_fig4_spec_is_the_papers_grid_and_its_hash_is_pinned():
         (100, None, 10_000, 10)
     assert {0, 10, 100} <= set(paper.eval_epochs()) and paper.step_log_every == 10
     assert specs.workload(paper) == {"tune_epochs": 0, "run_epochs": 6000, "evaluations": 720,
-                                     "runs": 60}
+                                     "runs": 60, "runs_from_search": 0}
     assert "fig4" in ecli.PANEL_NAMES
     # extra seeds over the first 10 epochs ("close points") fit the same spec
     more = dataclasses.replace(paper, seeds=(0, 1, 2), seed_epochs=(100, 10, 10))

@@ -260,6 +260,10 @@ def test_protocol_fields_are_checked():
     assert specs.survivors(1, Protocol(rungs=(1,))) == 1
     w = specs.workload(tiny())
     assert w["tune_epochs"] == 12 * 1 + 4 * 1 + 2 * 2 and w["runs"] == 4
+    # seed 0's chosen and runner-up runs are the search's: only seed 1's are trained
+    assert w["runs_from_search"] == 2 and w["run_epochs"] == 2 * 4
+    fig2a = specs.workload(specs.get_spec("fig2a-mlp", "horizon"))
+    assert fig2a["runs_from_search"] == 2 * 5 and fig2a["run_epochs"] == 5 * (20 + 20)
 
 
 def test_cli_runs_the_horizon_preset_and_list_and_status_show_it_fresh(tmp_path, monkeypatch,
@@ -307,3 +311,47 @@ def test_cli_runs_the_horizon_preset_and_list_and_status_show_it_fresh(tmp_path,
     assert main(["run", "fig1-mnist", "--preset", "horizon", "--workers", "1",
                  "--results", str(res)]) == 0
     assert "(runner-up): a fresh result exists" in capsys.readouterr().out
+
+
+def test_the_searchs_horizon_runs_are_written_as_results_not_trained_again(tmp_path):
+    spec = tiny(protocol=Protocol(rungs=(1, 3), window=2, runner_up_seeds=(0,)), epochs=3,
+                tune=TuneSpec(budget_epochs=3))
+    said = []
+    written = driver.run_panel(spec, InlineExecutor(), tmp_path, say=said.append)
+    assert sorted(p.name for p in written) == ["adam-seed0-runnerup.json", "adam-seed0.json",
+                                               "adam-seed1.json"]
+    rec = store.load_tuning(tmp_path, spec, "adam", strict=True)
+    for role, hyper in (("chosen", rec["chosen"]), ("runner_up", rec["runner_up"])):
+        got = json.loads(store.result_path(tmp_path, spec, "adam", 0, role).read_text())
+        assert got["from_search"] is True and got["role"] == role and got["hyper"] == hyper
+        fresh = train_run(spec, "adam", hyper, 0)        # a new run, uninterrupted
+        for k in ("train_cost", "full_cost", "full_cost_epochs", "diverged", "completed_epochs"):
+            assert got[k] == fresh[k], k
+        assert got["resumed_at_epochs"] == [1]           # continued from the first rung
+    assert "from_search" not in json.loads(
+        store.result_path(tmp_path, spec, "adam", 1).read_text())   # seed 1 was trained
+    assert sum("the search ran it to the horizon" in line for line in said) == 2
+    # the search's runs are spent once every result is written
+    ck = store.checkpoints_dir(tmp_path)
+    assert not tuning.last_rung_path(tuning.partial_path(ck, spec, "adam")).exists()
+    assert store.scan(tmp_path, [spec])[0]["fresh"] == 3
+
+
+def test_without_the_searchs_runs_the_horizon_runs_are_trained(tmp_path):
+    spec = tiny(protocol=Protocol(rungs=(1, 3), window=2, runner_up_seeds=(0,)), epochs=3,
+                tune=TuneSpec(budget_epochs=3))
+    driver.tune_panel(spec, InlineExecutor(), tmp_path)
+    ck = store.checkpoints_dir(tmp_path)
+    last = tuning.last_rung_path(tuning.partial_path(ck, spec, "adam"))
+    assert len(list(last.glob("*.json"))) >= 2       # every point of the last rung
+    gone, *broken = sorted(last.glob("*.json"))     # one gone, the others unreadable
+    gone.unlink()
+    for f in broken:
+        f.write_text("{")
+    written = driver.run_panel(spec, InlineExecutor(), tmp_path)
+    assert len(written) == 3
+    assert not any("from_search" in json.loads(p.read_text()) for p in written)
+    # and a search record of another spec is never taken
+    other = tiny(protocol=Protocol(rungs=(1, 3), window=3, runner_up_seeds=(0,)), epochs=3,
+                 tune=TuneSpec(budget_epochs=3))
+    assert driver._last_rung_run(ck, other, "adam", 0, "chosen", {"lr": 1e-3}) is None

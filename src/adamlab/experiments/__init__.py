@@ -47,11 +47,13 @@ is 15-30% of a step. The quick presets took, with 2 workers on the loaded machin
 
 The horizon presets (issue #18) train far more: every grid point × 2 schedules to the horizon
 for Fig 1 (MNIST 3150 tuning + 810 run epochs, the runner-up on every seed; IMDB 15680 + 4800),
-and 10/50/200-epoch rungs for Fig 2a (4230 tuning + 2200 run epochs before widenings, each
-widening at the last rung adding 2 × 200). Measured before the runs, one core, one BLAS thread,
-load 3.5: an epoch with its evaluation took 0.18 s (MNIST) and 0.075 s (IMDB), so about 12 min
-and 26 min of one core, 6-12 and 13-26 min with 2 workers on the shared machine; Fig 2a about
-6.5 h on 2 quiet cores (7-8 s an epoch), 18-27 h loaded (20-30 s).
+and 10/50/200-epoch rungs for Fig 2a (4230 tuning epochs before widenings, each widening at the
+last rung adding 2 × 200; then 200 run epochs, since seed 0's chosen and runner-up runs are the
+search's own last-rung runs, written as results, ``specs.workload``'s ``runs_from_search``).
+Measured before the runs, one core, one BLAS thread, load 3.5: an epoch with its evaluation took
+0.18 s (MNIST) and 0.075 s (IMDB), so about 12 min and 26 min of one core, 6-12 and 13-26 min
+with 2 workers on the shared machine; Fig 2a about 4.6 h on 2 quiet cores (7-8 s an epoch),
+12-18 h loaded (20-30 s).
 
 Names are imported lazily (PEP 562), so that ``import adamlab.experiments.executors`` in a fresh
 worker process does not import NumPy before the worker has set its BLAS thread count.

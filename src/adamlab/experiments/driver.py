@@ -17,6 +17,7 @@ the caller passed.
 from __future__ import annotations
 
 import errno
+import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from . import results as store
 from .grid import untuned
 from .runner import CheckpointError, checkpoint_path, read_checkpoint, train_run
 from .specs import PanelSpec, SpecError
-from .tuning import partial_path, partial_points, tune_optimizer
+from .tuning import last_rung_path, partial_path, partial_points, tune_optimizer
 
 __all__ = ["tune_panel", "run_panel", "Kept", "plan"]
 
@@ -152,6 +153,27 @@ def plan(spec: PanelSpec, results, *, optimizers=None, seeds=None, force=False,
     return max(most, runs)
 
 
+def _last_rung_run(ckroot: Path, spec: PanelSpec, name: str, seed: int, role: str,
+                   hyper: dict) -> dict | None:
+    """The search's own run of this (optimizer, seed, setting), if it has one: under a protocol
+    the tuning seed ran the chosen and runner-up settings to the last rung, and when that rung
+    is the seed's whole run the record is the result (bit for bit what a new run would give).
+    None when it is not such a run, or its file is gone or unreadable (then it is run again)."""
+    p = spec.protocol
+    if p is None or seed != spec.tune.seed or spec.epochs_of(seed) != p.rungs[-1]:
+        return None
+    for f in sorted(last_rung_path(partial_path(ckroot, spec, name)).glob("*.json")):
+        try:
+            run = json.loads(f.read_text(encoding="utf8"))
+        except (OSError, ValueError):
+            continue
+        if (isinstance(run, dict) and run.get("spec_hash") == spec.spec_hash()
+                and run.get("optimizer") == name and run.get("seed") == seed
+                and run.get("hyper") == hyper and run.get("epochs") == spec.epochs_of(seed)):
+            return {**run, "role": role, "from_search": True}
+    return None
+
+
 def _drop_checkpoint(where: Path) -> None:
     """The JSON first: an interrupted removal leaves no half checkpoint to resume from."""
     (where / "checkpoint.json").unlink(missing_ok=True)
@@ -162,7 +184,9 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
               resume=False, force=False, progress=False, workers=1, say=None,
               kept: Kept | None = None) -> list[Path]:
     """Tune what has no fresh record, then run every (optimizer, seed) that has no fresh result
-    (every one with ``force``); returns the files written."""
+    (every one with ``force``); returns the files written. Under a protocol, a run that the
+    search already made (the tuning seed to the last rung, at the chosen or runner-up setting) is
+    written from the search's record instead of being trained again."""
     results = Path(results)
     kept = Kept() if kept is None else kept
     store.check_writable(store.panel_dir(results, spec))
@@ -187,7 +211,7 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
     kept.todo_runner_up = [(name, s) for name in names for s, role in todo if role != "chosen"]
     tuning = untuned(spec, names) if spec.tune is None else tune_panel(
         spec, executor, results, optimizers=names, retune=False, resume=resume, say=say, kept=kept)
-    jobs = []
+    jobs, written = [], []
     for name in names:
         for s, role in todo:
             left = kept.todo if role == "chosen" else kept.todo_runner_up
@@ -204,8 +228,17 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
                 if say is not None:
                     say(f"{what}: a fresh result exists ({done}); skipped (--force reruns it)")
                 continue
+            search_run = _last_rung_run(ckroot, spec, name, s, role, hyper)
+            if search_run is not None:
+                path = store.write_result(results, spec, search_run, tuning[name])
+                written.append(path)
+                kept.results.append(path)
+                left.remove((name, s))
+                if say is not None:
+                    say(f"{what}: the search ran it to the horizon; its run written -> {path}")
+                continue
             jobs.append((name, s, role, hyper, checkpoint_path(ckroot, spec, name, s, role)))
-    futures, written, errors = {}, [], []
+    futures, errors = {}, []
     try:
         for i, (name, s, role, hyper, where) in enumerate(jobs):
             f = executor.submit(train_run, spec, name, hyper, s, checkpoint_dir=str(where),
@@ -239,4 +272,7 @@ def run_panel(spec: PanelSpec, executor, results, *, optimizers=None, seeds=None
         raise
     if errors:
         raise errors[0]
+    if spec.protocol is not None:  # every run is written: the search's last runs are spent
+        for name in names:
+            shutil.rmtree(last_rung_path(partial_path(ckroot, spec, name)), ignore_errors=True)
     return written

@@ -336,7 +336,9 @@ def _ranges(epochs) -> str:
 def workload(spec: PanelSpec) -> dict:
     """Epochs a full ``adamlab run`` of ``spec`` trains: tuning (without widenings) and runs, the
     runner-up's included. Under a protocol a rung continues its points from the last rung's
-    checkpoints, so a point promoted to a rung of ``b`` epochs costs ``b`` minus the last."""
+    checkpoints, so a point promoted to a rung of ``b`` epochs costs ``b`` minus the last; and the
+    tuning seed's chosen and runner-up runs, when they are as long as the last rung, are the
+    search's own runs (``runs_from_search``), written as results without training them again."""
     p = spec.protocol
     tune = 0
     for o in spec.optimizers if spec.tune is not None else ():
@@ -350,10 +352,17 @@ def workload(spec: PanelSpec) -> dict:
             tune += n * (b - last)
             last, n = b, survivors(n, p)
     seeds = [*spec.seeds, *spec.runner_up_seeds()]
-    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in seeds)
-    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s))) for s in seeds)
+    # under a protocol the tuning seed's runs to the last rung are the search's own (reused)
+    reused = [s for s in seeds if p is not None and s == spec.tune.seed
+              and spec.epochs_of(s) == p.rungs[-1]]
+    trained = list(seeds)
+    for s in reused:
+        trained.remove(s)
+    runs = len(spec.optimizers) * sum(spec.epochs_of(s) for s in trained)
+    evals = len(spec.optimizers) * sum(len(spec.eval_epochs(spec.epochs_of(s))) for s in trained)
     return {"tune_epochs": tune, "run_epochs": runs, "evaluations": evals,
-            "runs": len(spec.optimizers) * len(seeds)}
+            "runs": len(spec.optimizers) * len(seeds),
+            "runs_from_search": len(spec.optimizers) * len(reused)}
 
 
 def survivors(n: int, protocol: Protocol) -> int:

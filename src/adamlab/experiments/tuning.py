@@ -58,6 +58,14 @@ def partial_path(ckroot, spec: PanelSpec, optimizer: str) -> Path:
     return Path(ckroot) / spec.panel / spec.preset / f"tune-{optimizer}.json"
 
 
+def last_rung_path(partial: Path) -> Path:
+    """Where a search under a protocol saves the whole runs of its last rung
+    (``tune-<optimizer>.last/`` beside its partial record): runs of the tuning seed to the
+    horizon, which :func:`~adamlab.experiments.driver.run_panel` writes as the results of the
+    chosen and runner-up settings instead of training them again."""
+    return Path(partial).with_suffix(".last")
+
+
 def partial_points(path: Path, spec: PanelSpec | None = None) -> dict:
     """``{(lr exponent, momentum exponent or None): point}`` saved in ``path`` ({} if none);
     with ``spec``, a record of another spec or an unreadable one raises CheckpointError."""
@@ -242,15 +250,18 @@ def rung_point(spec: PanelSpec, optimizer: str, hyper: dict, budget: int, last: 
     """One grid point at one rung: a run of ``budget`` epochs at the tuning seed, continued from
     the point's checkpoint of an earlier rung where it is still there (rerun from the start
     otherwise: runs are deterministic, the prefix is the same); checkpointed at its end unless the
-    rung is the last."""
+    rung is the last, whose whole run record is returned under ``run``."""
     r = train_run(spec, optimizer, hyper, spec.tune.seed, epochs=budget, checkpoint_dir=where,
                   resume=where is not None, extend=True, final_checkpoint=not last)
     crit = window_mean(r["train_cost"], budget, spec.protocol.window) \
         if r["diverged"] is None else None
-    return {"hyper": r["hyper"], "epochs": budget, "criterion": crit, "diverged": r["diverged"],
-            "train_cost": r["train_cost"], "full_cost_epochs": r["full_cost_epochs"],
-            "full_cost": r["full_cost"], "resumed_at_epochs": r["resumed_at_epochs"],
-            "wall_seconds": r["wall_seconds"], "machine": r["machine"]}
+    out = {"hyper": r["hyper"], "epochs": budget, "criterion": crit, "diverged": r["diverged"],
+           "train_cost": r["train_cost"], "full_cost_epochs": r["full_cost_epochs"],
+           "full_cost": r["full_cost"], "resumed_at_epochs": r["resumed_at_epochs"],
+           "wall_seconds": r["wall_seconds"], "machine": r["machine"]}
+    if last:  # the whole run: the search saves it for the run phase (last_rung_path)
+        out["run"] = r
+    return out
 
 
 def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial=None,
@@ -267,7 +278,8 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
     optimizer's own; the schedules searched are ``schedules``, the chosen one in ``chosen``.
 
     Each finished (point, rung) is saved to ``partial`` at once; ``resume`` skips those saved and
-    continues runs from their checkpoints (beside ``partial``, in ``<optimizer>.runs/``)."""
+    continues runs from their checkpoints (beside ``partial``, in ``<optimizer>.runs/``). The
+    whole runs of the last rung are saved in :func:`last_rung_path`, for the run phase."""
     opt = spec.optimizer(optimizer)
     t, p = spec.tune, spec.protocol
     scheds = list(p.schedules) or [None]
@@ -275,8 +287,10 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
     mom_ks = list(opt.momentum.exponents()) if opt.momentum is not None else [None]
     done: dict = partial_points(partial, spec) if (partial is not None and resume) else {}
     runs = None if partial is None else Path(partial).with_suffix(".runs")
+    last_runs = None if partial is None else last_rung_path(partial)
     if runs is not None and not resume:
         shutil.rmtree(runs, ignore_errors=True)  # checkpoints of an earlier search
+        shutil.rmtree(last_runs, ignore_errors=True)
     final = len(p.rungs) - 1
 
     def where(key):
@@ -297,7 +311,12 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
             futures[f] = key
         for f in as_completed(futures, executor):
             key = futures[f]
-            done[(*key, r)] = f.result()
+            pt = f.result()
+            run = pt.pop("run", None)
+            if run is not None and last_runs is not None:
+                last_runs.mkdir(parents=True, exist_ok=True)
+                atomic_write_json(last_runs / f"k{key[0]}-j{key[1]}-{key[2]}.json", run)
+            done[(*key, r)] = pt
             if partial is not None:
                 _save_partial(Path(partial), spec, optimizer, done)
             if say is not None:
