@@ -162,6 +162,23 @@ def _widen(opt, t, ks: list, axis: str, side: str) -> list:
     return new
 
 
+def _identity(spec: PanelSpec, optimizer: str, opt) -> dict:
+    """The fields that say which search a record is: panel, spec and optimizer."""
+    return {"panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
+            "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
+            "fixed": dict(opt.fixed)}
+
+
+def _grids(opt, lr_ks: list, mom_ks: list) -> dict:
+    """A record's grids: the spec's, and the one searched after any widening."""
+    def values(axis, ks=None):
+        if axis is None:
+            return None
+        return list(axis.values()) if ks is None else [axis.value(q) for q in ks]
+    return {"initial_grid": {"lr": values(opt.lr), "momentum": values(opt.momentum)},
+            "final_grid": {"lr": values(opt.lr, lr_ks), "momentum": values(opt.momentum, mom_ks)}}
+
+
 def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, partial=None,
                    resume: bool = False) -> dict:
     """Run the grid search of ``optimizer`` through ``executor``; return the tuning record.
@@ -208,16 +225,8 @@ def tune_optimizer(spec: PanelSpec, optimizer: str, executor, *, say=None, parti
     machines = [done[kj].pop("machine") for kj in done]
     chosen = done[best]
     return {
-        "panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
-        "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
-        "fixed": dict(opt.fixed), "seed": t.seed, "budget_epochs": t.budget_epochs,
-        "criterion": t.criterion,
-        "initial_grid": {"lr": list(opt.lr.values()),
-                         "momentum": None if opt.momentum is None else list(opt.momentum.values())},
-        "final_grid": {"lr": [opt.lr.value(q) for q in lr_ks],
-                       "momentum": None if opt.momentum is None
-                       else [opt.momentum.value(q) for q in mom_ks]},
-        "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
+        **_identity(spec, optimizer, opt), "seed": t.seed, "budget_epochs": t.budget_epochs,
+        "criterion": t.criterion, **_grids(opt, lr_ks, mom_ks), "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
         "points": [done[kj] for kj in keys],
         "chosen": chosen["hyper"], "chosen_criterion": chosen["criterion"],
         "at_edge": edge, "flagged": bool(edge),
@@ -375,17 +384,10 @@ def tune_halving(spec: PanelSpec, optimizer: str, executor, *, say=None, partial
     if runs is not None:
         shutil.rmtree(runs, ignore_errors=True)
     return {
-        "panel": spec.panel, "preset": spec.preset, "spec_hash": spec.spec_hash(),
-        "optimizer": optimizer, "algorithm": opt.algorithm, "schedule": opt.schedule,
-        "fixed": dict(opt.fixed), "seed": t.seed, "budget_epochs": p.rungs[final],
+        **_identity(spec, optimizer, opt), "seed": t.seed, "budget_epochs": p.rungs[final],
         "criterion": t.criterion, "protocol": spec.to_dict()["protocol"],
         "schedules": scheds if scheds != [None] else [opt.schedule],
-        "initial_grid": {"lr": list(opt.lr.values()),
-                         "momentum": None if opt.momentum is None else list(opt.momentum.values())},
-        "final_grid": {"lr": [opt.lr.value(q) for q in lr_ks],
-                       "momentum": None if opt.momentum is None
-                       else [opt.momentum.value(q) for q in mom_ks]},
-        "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
+        **_grids(opt, lr_ks, mom_ks), "widenings": widenings, "widening_rounds": rounds, "max_widenings": t.max_widenings,
         "rungs": rungs, "points": points,
         "chosen": best["hyper"], "chosen_criterion": best["criterion"],
         "runner_up": None if second is None else second["hyper"],
