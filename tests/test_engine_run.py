@@ -425,15 +425,17 @@ def test_a_cluster_without_workers_stops_the_sweep(tmp_path):
     spec = tiny(long=3)
     _tuned(tmp_path, spec)
     with _local_cluster(n_workers=0, processes=False) as cluster:
-        ex = dask_executor(cluster.scheduler_address, timeout=2)
+        # 5 s, not less: on a loaded machine even the in-process scheduler can take over 2 s
+        # to answer the client, which the executor then reports as no scheduler at all
+        ex = dask_executor(cluster.scheduler_address, timeout=5)
         kept = driver.Kept()
         t0 = time.monotonic()
         try:
-            with pytest.raises(ExecutorError, match="has no workers for 2 s"):
+            with pytest.raises(ExecutorError, match="has no workers for 5 s"):
                 driver.run_panel(spec, ex, tmp_path, optimizers=["adam"], kept=kept)
         finally:
             ex.shutdown()
-        assert time.monotonic() - t0 < 15
+        assert time.monotonic() - t0 < 30   # it stops instead of waiting forever
     assert kept.todo == [("adam", 0), ("adam", 1), ("adam", 2)]
 
 
